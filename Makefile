@@ -1,0 +1,20 @@
+# The two commands of the README, and a few more for developers.
+.PHONY: up test down lint bootstrap
+
+up:           ## set up and run the whole platform locally (Ctrl-C stops it)
+	bin/bootstrap
+	.venv/bin/python bin/platform up
+
+test:         ## install what the tests need and run the whole suite (tox)
+	bin/bootstrap --test
+	.venv/bin/tox
+
+down:         ## stop a platform started by `make up` in another terminal
+	.venv/bin/python bin/platform down
+
+lint:         ## ruff, import contracts, migrations check
+	bin/bootstrap
+	.venv/bin/tox -e lint
+
+bootstrap:
+	bin/bootstrap

@@ -1,0 +1,1 @@
+"""Catalog service: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""Settings chain: base -> local | production | test (DJANGO_ENV picks one)."""

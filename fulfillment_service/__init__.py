@@ -1,0 +1,1 @@
+"""Fulfillment service: see docs/architecture.md."""

@@ -1,0 +1,7 @@
+"""Local development: the defaults of base, with debug tools."""
+
+from .base import *  # noqa: F403
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+LOG_FORMAT = env("LOG_FORMAT", default="console")
+LOGGING["handlers"]["stdout"]["formatter"] = LOG_FORMAT

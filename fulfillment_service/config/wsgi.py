@@ -1,0 +1,11 @@
+"""WSGI entry point for gunicorn: `gunicorn fulfillment_service.config.wsgi`."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+from shared.settings import settings_module
+
+os.environ["DJANGO_SETTINGS_MODULE"] = settings_module("fulfillment_service")
+
+application = get_wsgi_application()

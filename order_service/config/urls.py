@@ -1,0 +1,12 @@
+"""Order service URLs: admin under /admin/order/, health, readiness and metrics."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "Flash-sale · order"
+admin.site.site_title = "order admin"
+
+urlpatterns = [
+    path("admin/order/", admin.site.urls),
+    path("", include("shared.urls")),
+]

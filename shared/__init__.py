@@ -1,0 +1,1 @@
+"""The platform's common Django library. It imports no service (import-linter enforces it)."""

@@ -1,0 +1,80 @@
+"""Celery application factory with at-least-once delivery set explicitly.
+
+Celery's defaults can lose messages (no publisher confirms; a task that raises is acked),
+so every service's Celery app starts from these settings:
+
+* publisher confirms (``confirm_publish``) and persistent messages;
+* durable **quorum** queues (RabbitMQ replicates them and supports delivery limits);
+* ``acks_late`` + ``reject_on_worker_lost`` + prefetch 1: a message is acked only after the
+  task body finished, and one whose worker died is redelivered;
+* a task that fails for good is *rejected*, not acked, so the queue's dead-letter exchange
+  keeps it (``task_acks_on_failure_or_timeout = False``);
+* the request id of the publishing request travels in the message headers and is bound
+  again in the worker (see :mod:`shared.logging`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery, signals
+
+from shared.logging import clean_request_id, get_request_id, reset_request_id, set_request_id
+
+REQUEST_ID_HEADER = "request_id"
+
+
+def make_celery(name: str, settings_module: str) -> Celery:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
+    app = Celery(name)
+    app.conf.update(AT_LEAST_ONCE)
+    # Each service consumes its own queue; nothing lands on a shared "celery" queue.
+    app.conf.task_default_queue = name
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    app.autodiscover_tasks()
+    return app
+
+
+AT_LEAST_ONCE = {
+    "broker_transport_options": {"confirm_publish": True},
+    "broker_connection_retry_on_startup": True,
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+    "task_acks_on_failure_or_timeout": False,
+    "worker_prefetch_multiplier": 1,
+    "task_default_delivery_mode": "persistent",
+    "task_default_queue_type": "quorum",
+    "worker_detect_quorum_queues": True,
+    "task_serializer": "json",
+    "accept_content": ["json"],
+    "result_backend": None,
+    "task_ignore_result": True,
+    "worker_send_task_events": True,
+    "task_send_sent_event": True,
+    "worker_hijack_root_logger": False,
+    "task_time_limit": 120,
+    "task_soft_time_limit": 100,
+}
+
+
+@signals.before_task_publish.connect
+def _add_request_id(headers=None, **_):
+    request_id = get_request_id()
+    if headers is not None and request_id and REQUEST_ID_HEADER not in headers:
+        headers[REQUEST_ID_HEADER] = request_id
+
+
+_tokens: dict[str, object] = {}
+
+
+@signals.task_prerun.connect
+def _bind_request_id(task_id=None, task=None, **_):
+    request_id = clean_request_id(getattr(task.request, REQUEST_ID_HEADER, None))
+    _tokens[task_id] = set_request_id(request_id or task_id)
+
+
+@signals.task_postrun.connect
+def _unbind_request_id(task_id=None, **_):
+    token = _tokens.pop(task_id, None)
+    if token is not None:
+        reset_request_id(token)

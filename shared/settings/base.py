@@ -1,0 +1,176 @@
+"""Base settings every service starts from.
+
+Each service's ``config/settings/base.py`` does ``from shared.settings.base import *`` and then
+calls :func:`service_settings` to fill in what differs per service (database, URLs, apps).
+Everything comes from the environment (django-environ) with defaults that work on a local
+development machine; production.py removes the defaults for secrets.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import environ
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+env = environ.Env()
+
+# A .env file at the repository root is optional; the environment always wins.
+if (REPO_ROOT / ".env").exists():
+    environ.Env.read_env(str(REPO_ROOT / ".env"), overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-dev-only-not-secret-4a7f0c2e9d")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+SHARED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_prometheus",
+    "shared",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "shared.logging.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+# --- Redis: cache, sessions (shared by every instance of every service: R5), inventory ---
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+INVENTORY_REDIS_URL = env("INVENTORY_REDIS_URL", default=REDIS_URL)
+REDIS_TIMEOUT = env.float("REDIS_TIMEOUT", default=1.0)
+
+_redis_options = {
+    "CLIENT_CLASS": "django_redis.client.DefaultClient",
+    "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT,
+    "SOCKET_TIMEOUT": REDIS_TIMEOUT,
+}
+
+
+def redis_caches(service: str) -> dict:
+    """Cache aliases: ``default`` is private to the service, ``sessions`` is platform-wide."""
+    return {
+        "default": {
+            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{service}:cache",
+            "OPTIONS": dict(_redis_options),
+        },
+        # Same location and prefix in every service: any instance can read any session.
+        "sessions": {
+            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "platform:session",
+            "OPTIONS": dict(_redis_options),
+        },
+    }
+
+
+SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+SESSION_CACHE_ALIAS = "sessions"
+SESSION_COOKIE_NAME = "flashsale_session"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=7 * 24 * 3600)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# --- RabbitMQ / Celery (services that run workers import shared.celery) ---
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
+BROKER_CONNECT_TIMEOUT = env.float("BROKER_CONNECT_TIMEOUT", default=2.0)
+
+# --- Health: what /readyz checks. Services narrow or extend this list. ---
+READINESS_CHECKS = ["database", "redis", "broker"]
+
+# --- Static files, collected per service under var/static/<service> ---
+STATIC_ROOT_BASE = Path(env("STATIC_ROOT_BASE", default=str(REPO_ROOT / "var" / "static")))
+
+# --- Logging: JSON lines with the request id (shared.logging) ---
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env("LOG_FORMAT", default="json")  # "json" or "console"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "shared.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(service)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "console": {
+            "format": "%(asctime)s %(levelname)-7s [%(service)s %(request_id)s] %(name)s: "
+            "%(message)s"
+        },
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.server": {"level": "WARNING"},
+    },
+}
+
+# Prometheus: with several gunicorn workers, metrics are aggregated through
+# PROMETHEUS_MULTIPROC_DIR (set by the runner); django-prometheus reads it itself.
+PROMETHEUS_EXPORT_MIGRATIONS = False
+
+SERVICE_NAME = os.environ.get("SERVICE_NAME", "")
+
+
+def database(service: str, default_name: str) -> dict:
+    """The service's own PostgreSQL database, from ``<SERVICE>_DATABASE_URL``."""
+    var = f"{service.upper()}_DATABASE_URL"
+    cfg = env.db_url(
+        var, default=f"postgres://{default_name}:{default_name}@127.0.0.1:5432/{default_name}"
+    )
+    cfg["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    cfg["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    cfg["CONN_HEALTH_CHECKS"] = True
+    cfg.setdefault("OPTIONS", {})["connect_timeout"] = env.int(
+        "DATABASE_CONNECT_TIMEOUT", default=3
+    )
+    return cfg
