@@ -1,0 +1,173 @@
+"""The inventory read model in Redis: key layout and atomic scripts (R3).
+
+Fulfillment's PostgreSQL stock is the system of record. Redis holds what can still be sold,
+so that reads are instant and checkout reservations are atomic at any rate:
+
+==============================  ============================================================
+``inv:{SKU}:available``         units that can still be reserved (integer, never negative)
+``inv:{SKU}:shopper:{ID}``      units of SKU reserved by shopper ID (per-shopper limit)
+``inv:res:{RESERVATION}``       hash of SKU -> units held by one reservation (= order id)
+==============================  ============================================================
+
+* catalog reads availability (:func:`availability_many`, one MGET for a whole page);
+* the order service reserves all lines of an order or none (:meth:`Inventory.reserve`) and
+  releases a reservation if it cannot record the order;
+* fulfillment commits a reservation once the order is paid and stock deducted
+  (:meth:`Inventory.commit`), releases it on decline (:meth:`Inventory.release`), restocks,
+  and rebuilds missing counters from its stock table (:meth:`Inventory.set_available`).
+
+Invariant: units received = available + held by open reservations + sold.
+A missing ``available`` key means "unknown": it is never treated as zero or as in stock;
+reservations on it are refused (``MISSING``) until it is rebuilt.
+
+All keys of one order must live on one Redis node (a single instance here; with Redis
+Cluster the ``{...}`` hash tags would have to become a per-sale tag).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import redis
+
+AVAILABLE_PREFIX = "inv:{"
+AVAILABLE_SUFFIX = "}:available"
+LOW_STOCK_THRESHOLD = 10
+
+IN_STOCK = "IN_STOCK"
+LOW_STOCK = "LOW_STOCK"
+SOLD_OUT = "SOLD_OUT"
+
+
+def available_key(sku: str) -> str:
+    return f"{AVAILABLE_PREFIX}{sku}{AVAILABLE_SUFFIX}"
+
+
+def shopper_key(sku: str, shopper_id: str) -> str:
+    return f"inv:{{{sku}}}:shopper:{shopper_id}"
+
+
+def reservation_key(reservation_id: str | uuid.UUID) -> str:
+    return f"inv:res:{reservation_id}"
+
+
+def stock_status(available: int | None, threshold: int = LOW_STOCK_THRESHOLD) -> str:
+    """IN_STOCK / LOW_STOCK / SOLD_OUT; unknown availability is not sellable (SOLD_OUT)."""
+    if available is None or available <= 0:
+        return SOLD_OUT
+    if available <= threshold:
+        return LOW_STOCK
+    return IN_STOCK
+
+
+@dataclass(frozen=True)
+class ReserveLine:
+    sku: str
+    quantity: int
+    per_shopper_limit: int = 0  # 0: no limit
+
+
+@dataclass(frozen=True)
+class ReserveResult:
+    ok: bool
+    code: str = "OK"  # OK | DUPLICATE | MISSING | SOLD_OUT | LIMIT_EXCEEDED
+    sku: str | None = None
+
+
+@cache
+def _script_source(name: str) -> str:
+    return resources.files("shared").joinpath(f"lua/{name}.lua").read_text()
+
+
+class Inventory:
+    """Operations on the inventory keys of one Redis (its client comes from the caller)."""
+
+    def __init__(self, client: redis.Redis):
+        self.client = client
+        self._reserve = client.register_script(_script_source("reserve"))
+        self._release = client.register_script(_script_source("release"))
+        self._restock = client.register_script(_script_source("restock"))
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs) -> Inventory:
+        return cls(redis.Redis.from_url(url, decode_responses=True, **kwargs))
+
+    # --- reads ---------------------------------------------------------------------------
+    def availability_many(self, skus: list[str]) -> dict[str, int | None]:
+        """Availability of each sku in one round trip (MGET); None where unknown."""
+        if not skus:
+            return {}
+        values = self.client.mget([available_key(s) for s in skus])
+        return {
+            sku: (int(v) if v is not None else None) for sku, v in zip(skus, values, strict=True)
+        }
+
+    def reservation(self, reservation_id: str | uuid.UUID) -> dict[str, int]:
+        raw = self.client.hgetall(reservation_key(reservation_id))
+        return {k: int(v) for k, v in raw.items() if not k.startswith("shopper:")}
+
+    def held_by_reservations(self) -> dict[str, int]:
+        """Units per sku held by open reservations (SCAN; for the invariant checker)."""
+        held: dict[str, int] = {}
+        for key in self.client.scan_iter(match="inv:res:*", count=1000):
+            for sku, qty in self.reservation(key.removeprefix("inv:res:")).items():
+                held[sku] = held.get(sku, 0) + qty
+        return held
+
+    # --- writes --------------------------------------------------------------------------
+    def reserve(
+        self,
+        *,
+        reservation_id: str | uuid.UUID,
+        shopper_id: str,
+        lines: list[ReserveLine],
+        shopper_ttl: int = 0,
+    ) -> ReserveResult:
+        """Reserve every line or none, counting the per-shopper limit atomically."""
+        if not lines:
+            raise ValueError("nothing to reserve")
+        skus = [line.sku for line in lines]
+        if len(set(skus)) != len(skus):
+            raise ValueError("each sku may appear once per reservation")
+        keys = [reservation_key(reservation_id)]
+        args: list[str | int] = [len(lines), int(shopper_ttl)]
+        for line in lines:
+            if line.quantity <= 0:
+                raise ValueError(f"quantity must be positive for {line.sku}")
+            keys += [available_key(line.sku), shopper_key(line.sku, shopper_id)]
+            args += [line.quantity, line.per_shopper_limit, line.sku]
+        result = self._reserve(keys=keys, args=args)
+        code = result[0]
+        return ReserveResult(ok=code == "OK", code=code, sku=result[1] if len(result) > 1 else None)
+
+    def release(self, *, reservation_id: str | uuid.UUID) -> int:
+        """Give the units back (idempotent); returns how many were given back."""
+        return int(
+            self._release(
+                keys=[reservation_key(reservation_id)], args=[AVAILABLE_PREFIX, AVAILABLE_SUFFIX]
+            )
+        )
+
+    def commit(self, *, reservation_id: str | uuid.UUID) -> bool:
+        """The reserved units are sold: forget the reservation (idempotent)."""
+        return bool(self.client.delete(reservation_key(reservation_id)))
+
+    def restock(self, *, sku: str, quantity: int) -> int | None:
+        """Add units; None when the counter is missing (rebuild it with set_available)."""
+        if quantity <= 0:
+            raise ValueError("restock quantity must be positive")
+        value = int(self._restock(keys=[available_key(sku)], args=[quantity]))
+        return None if value < 0 else value
+
+    def set_available(self, *, sku: str, available: int) -> None:
+        """Set a counter from the system of record (rebuild or repair)."""
+        if available < 0:
+            raise ValueError("availability cannot be negative")
+        self.client.set(available_key(sku), available)
+
+    def set_available_many(self, values: dict[str, int]) -> None:
+        if values:
+            self.client.mset({available_key(s): max(0, v) for s, v in values.items()})
