@@ -18,10 +18,66 @@ from __future__ import annotations
 import os
 
 from celery import Celery, signals
+from kombu import Exchange, Queue
 
+from shared import messages
 from shared.logging import clean_request_id, get_request_id, reset_request_id, set_request_id
 
 REQUEST_ID_HEADER = "request_id"
+
+# A topic exchange: Celery's native delayed delivery (retries with a countdown on quorum
+# queues) needs one; on a direct exchange a worker would block until the ETA.
+PLATFORM_EXCHANGE = Exchange("flashsale", type="topic", durable=True)
+DEAD_LETTER_EXCHANGE = Exchange("flashsale.dlx", type="topic", durable=True)
+# Deliveries after which RabbitMQ dead-letters a message that keeps failing or crashing.
+DELIVERY_LIMIT = 5
+
+
+def service_queue(name: str) -> Queue:
+    """A consuming service's queue: durable quorum queue with a delivery limit whose
+    dead letters go, at least once, to ``<name>.dead``. Producers and consumers declare it
+    with these exact arguments (RabbitMQ refuses a redeclaration that differs)."""
+    return Queue(
+        name,
+        exchange=PLATFORM_EXCHANGE,
+        routing_key=name,
+        durable=True,
+        queue_arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
+            "x-dead-letter-routing-key": f"{name}.dead",
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        },
+    )
+
+
+def dead_letter_queue(name: str) -> Queue:
+    return Queue(
+        f"{name}.dead",
+        exchange=DEAD_LETTER_EXCHANGE,
+        routing_key=f"{name}.dead",
+        durable=True,
+        queue_arguments={"x-queue-type": "quorum"},
+    )
+
+
+def platform_queues() -> list[Queue]:
+    names = [messages.FULFILLMENT_QUEUE, messages.ORDER_QUEUE]
+    return [service_queue(n) for n in names] + [dead_letter_queue(n) for n in names]
+
+
+TASK_ROUTES = {
+    messages.PROCESS_ORDER_TASK: {
+        "queue": messages.FULFILLMENT_QUEUE,
+        "routing_key": messages.FULFILLMENT_QUEUE,
+    },
+    messages.ORDER_STATUS_TASK: {
+        "queue": messages.ORDER_QUEUE,
+        "routing_key": messages.ORDER_QUEUE,
+    },
+}
 
 
 def make_celery(name: str, settings_module: str) -> Celery:
@@ -30,6 +86,11 @@ def make_celery(name: str, settings_module: str) -> Celery:
     app.conf.update(AT_LEAST_ONCE)
     # Each service consumes its own queue; nothing lands on a shared "celery" queue.
     app.conf.task_default_queue = name
+    app.conf.task_default_exchange = PLATFORM_EXCHANGE.name
+    app.conf.task_default_exchange_type = PLATFORM_EXCHANGE.type
+    app.conf.task_default_routing_key = name
+    app.conf.task_queues = platform_queues()
+    app.conf.task_routes = TASK_ROUTES
     app.config_from_object("django.conf:settings", namespace="CELERY")
     app.autodiscover_tasks()
     return app
