@@ -147,7 +147,9 @@ def test_transient_errors_are_retried_with_backoff_through_delayed_delivery(
         if "transient error" in line or ("succeeded in" in line and "process_order" in line)
     ]
     assert len(attempts) == 3
-    assert all(later - earlier >= 0.9 for earlier, later in zip(attempts, attempts[1:]))
+    assert all(
+        later - earlier >= 0.9 for earlier, later in zip(attempts, attempts[1:], strict=False)
+    )
 
 
 def _log_time(line: str) -> float:
