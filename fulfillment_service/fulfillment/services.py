@@ -52,6 +52,7 @@ from fulfillment_service.fulfillment.models import (
     Stock,
     StockReceipt,
 )
+from fulfillment_service.fulfillment.outbox import NOTIFY_CHANNEL, publish_confirmed
 from shared import messages
 from shared.inventory import Inventory
 
@@ -143,7 +144,7 @@ def order_process(
             )
             now = timezone.now()
             _outbox_add(order_id, "paid", now)
-            _outbox_add(order_id, "fulfilled", now + dt.timedelta(microseconds=1))
+            _outbox_add(order_id, "fulfilled", now + dt.timedelta(microseconds=1), notify=False)
             crash_point("before_commit", order_id)
     except IntegrityError:
         if ProcessedMessage.objects.filter(order_id=order_id).exists():
@@ -165,20 +166,24 @@ def order_process(
             payment=payment,
         )
     crash_point("after_commit", order_id)
-    order_settle(order_id=order_id, inventory=inventory)
+    order_settle(order_id=order_id, inventory=inventory, outcome=ProcessedMessage.Outcome.FULFILLED)
     return ProcessResult(str(order_id), "fulfilled")
 
 
-def order_settle(*, order_id: uuid.UUID, inventory: Inventory | None = None) -> None:
+def order_settle(
+    *, order_id: uuid.UUID, inventory: Inventory | None = None, outcome: str | None = None
+) -> None:
     """What follows a committed outcome, idempotent so that any redelivery can redo it:
     the Redis reservation is committed (sold) or released (failed), events are published."""
     inventory = inventory or inventory_client()
-    marker = ProcessedMessage.objects.get(order_id=order_id)
-    if marker.outcome == ProcessedMessage.Outcome.FULFILLED:
+    if outcome is None:
+        outcome = ProcessedMessage.objects.get(order_id=order_id).outcome
+    if outcome == ProcessedMessage.Outcome.FULFILLED:
         inventory.commit(reservation_id=order_id)
     else:
         inventory.release(reservation_id=order_id)
-    outbox_publish(order_id=order_id)
+    if settings.FULFILLMENT_OUTBOX_INLINE:
+        outbox_publish(order_id=order_id)
 
 
 def _order_fail(
@@ -208,7 +213,7 @@ def _order_fail(
         return ProcessResult(str(order_id), "duplicate")
     logger.info("order %s failed: %s %s", order_id, reason, detail)
     crash_point("after_commit", order_id)
-    order_settle(order_id=order_id, inventory=inventory)
+    order_settle(order_id=order_id, inventory=inventory, outcome=ProcessedMessage.Outcome.FAILED)
     return ProcessResult(str(order_id), "failed", reason)
 
 
@@ -417,64 +422,64 @@ def order_cancel(
             from fulfillment_service.fulfillment.invariants import stock_available_rebuild
 
             stock_available_rebuild(skus=[line["sku"]], inventory=inventory)
-    outbox_publish(order_id=order_id)
     return True
 
 
 # --- outbox ------------------------------------------------------------------------------
 
 
-def _outbox_add(order_id: uuid.UUID, status: str, at: dt.datetime, reason: str = "") -> None:
+def _outbox_add(
+    order_id: uuid.UUID, status: str, at: dt.datetime, reason: str = "", notify: bool = True
+) -> None:
     event = messages.OrderStatusChanged(
         order_id=str(order_id), status=status, occurred_at=at.isoformat(), reason=reason
     )
     OutboxEvent.objects.create(
         order_id=order_id, task_name=messages.ORDER_STATUS_TASK, payload=event.to_dict()
     )
+    if notify:  # wakes the relay when the transaction commits (one per transaction is enough)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
 
 
 def outbox_publish(
     *, order_id: uuid.UUID | None = None, older_than: float | None = None, limit: int = 500
 ) -> int:
-    """Publish unpublished events (with publisher confirms) and mark them published.
-
-    Called for one order right after its commit, and by the relay sweep for everything
-    older than a grace period. Rows are locked with SKIP LOCKED so concurrent relays do not
-    publish the same row at once; a duplicate is still possible (crash after the publish,
-    before the mark) and the order service applies events idempotently."""
-    from fulfillment_service.config.celery_app import app
-
-    published = 0
+    """Publish a batch of unpublished events (publisher confirms for the whole batch, see
+    :mod:`.outbox`) and mark them published; returns how many. On a broker error the rows
+    stay unpublished (attempts and last error recorded) for the next round."""
+    published_ids: list[int] = []
     with transaction.atomic():
+        # Losing a "published" mark (PostgreSQL crash right after) only means publishing
+        # those events again, which consumers absorb: no need to wait for the WAL flush.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
         qs = OutboxEvent.objects.filter(published_at__isnull=True)
         if order_id is not None:
             qs = qs.filter(order_id=order_id)
         if older_than is not None:
             qs = qs.filter(created_at__lt=timezone.now() - dt.timedelta(seconds=older_than))
-        for event in qs.select_for_update(skip_locked=True).order_by("id")[:limit]:
-            try:
-                app.send_task(
-                    event.task_name,
-                    args=[event.payload],
-                    retry=True,
-                    retry_policy={
-                        "max_retries": 2,
-                        "interval_start": 0.2,
-                        "interval_step": 0.5,
-                        "interval_max": 1,
-                    },
-                )
-            except Exception as exc:  # noqa: BLE001 - broker down: keep it for the sweep
-                logger.warning("outbox event %s not published: %s", event.pk, exc)
-                OutboxEvent.objects.filter(pk=event.pk).update(
-                    attempts=F("attempts") + 1, last_error=str(exc)[:2000]
-                )
-                break
-            OutboxEvent.objects.filter(pk=event.pk).update(
-                published_at=timezone.now(), attempts=F("attempts") + 1
+        events = list(
+            qs.select_for_update(skip_locked=True)
+            .order_by("id")
+            .values_list("id", "task_name", "payload")[:limit]
+        )
+        if not events:
+            return 0
+        ids = [pk for pk, _, _ in events]
+        try:
+            publish_confirmed([(name, payload) for _, name, payload in events])
+        except Exception as exc:  # noqa: BLE001 - broker down or refusing: next round
+            logger.warning("%s outbox event(s) not published: %s", len(events), exc)
+            OutboxEvent.objects.filter(pk__in=ids).update(
+                attempts=F("attempts") + 1, last_error=str(exc)[:2000]
             )
-            published += 1
-    return published
+            return 0
+        OutboxEvent.objects.filter(pk__in=ids).update(
+            published_at=timezone.now(), attempts=F("attempts") + 1
+        )
+        published_ids = ids
+    return len(published_ids)
 
 
 # --- test-only crash hook ----------------------------------------------------------------

@@ -160,8 +160,16 @@ def queue_depth(name: str, url: str | None = None) -> int:
         return conn.default_channel.queue_declare(name, passive=True).message_count
 
 
-def drain_status_events(url: str | None = None, limit: int = 10_000) -> list[dict]:
-    """Take every OrderStatusChanged payload out of the order queue (acked)."""
+def drain_status_events(
+    url: str | None = None, limit: int = 10_000, publish: bool = True
+) -> list[dict]:
+    """Run the outbox relay once (unless ``publish`` is False), then take every
+    OrderStatusChanged payload out of the order queue (acked)."""
+    if publish:
+        from fulfillment_service.fulfillment.services import outbox_publish
+
+        while outbox_publish():
+            pass
     events = []
     with broker(url) as conn:
         queue = service_queue(messages.ORDER_QUEUE)(conn.default_channel)

@@ -188,7 +188,9 @@ def _point_celery_at(app, url: str) -> None:
     app.amqp._producer_pool = None
 
 
-def test_unpublished_events_survive_a_broker_outage_and_the_sweep_publishes_them(stock, inventory):
+def test_unpublished_events_survive_a_broker_outage_and_the_relay_publishes_them_later(
+    stock, inventory
+):
     from fulfillment_service.config.celery_app import app
     from fulfillment_service.fulfillment.services import outbox_publish
     from shared.testing import free_port
@@ -196,18 +198,23 @@ def test_unpublished_events_survive_a_broker_outage_and_the_sweep_publishes_them
     stock(**{"SKU-A": 10})
     payload = order_payload({"SKU-A": 1})
     reserve(inventory, payload)
+    assert order_process(payload=payload).outcome == "fulfilled"
+    assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 2
     real_url = app.conf.broker_url
-    # The broker is unreachable while the order commits (a port where nothing listens).
+    # The broker is unreachable (a port where nothing listens) when the relay runs.
     _point_celery_at(app, f"amqp://guest:guest@127.0.0.1:{free_port()}//")
     try:
-        assert order_process(payload=payload).outcome == "fulfilled"
+        assert outbox_publish() == 0
     finally:
         _point_celery_at(app, real_url)
-    assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 2
-    assert list(OutboxEvent.objects.values_list("attempts", flat=True)) == [1, 0]
+    assert list(OutboxEvent.objects.values_list("attempts", "published_at")) == [
+        (1, None),
+        (1, None),
+    ]
+    assert "Connection refused" in OutboxEvent.objects.first().last_error
 
-    assert outbox_publish(older_than=0) == 2
-    assert [e["status"] for e in drain_status_events()] == ["paid", "fulfilled"]
+    assert outbox_publish() == 2
+    assert [e["status"] for e in drain_status_events(publish=False)] == ["paid", "fulfilled"]
     assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 0
 
 
@@ -219,3 +226,45 @@ def test_ledger_sums_to_zero_after_many_orders(stock, inventory):
         order_process(payload=payload)
     assert ledger_totals() == {"amount": Decimal("0.00"), "quantity": 0}
     assert LedgerTransaction.objects.count() == 10
+
+
+def test_the_relay_process_wakes_up_on_notify_and_publishes(stock, inventory, tmp_path):
+    import sys
+    import time
+
+    from django.conf import settings
+    from fulfillment_support import ROOT, wait_until, worker_database_url
+
+    from shared.testing import ManagedProcess
+
+    relay = ManagedProcess(
+        [sys.executable, "manage.py", "fulfillment", "relay_outbox", "--poll", "60"],
+        env={
+            "DJANGO_ENV": "test",
+            "FULFILLMENT_DATABASE_URL": worker_database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "PYTHONUNBUFFERED": "1",
+        },
+        cwd=ROOT,
+        log_path=tmp_path / "relay.log",
+    ).start()
+    try:
+        wait_until(lambda: "listening" in relay.log(), timeout=30, what="the relay")
+        stock(**{"SKU-A": 10})
+        payload = order_payload({"SKU-A": 1}, shopper_id="test-decline-relay")
+        started = time.monotonic()
+        order_process(payload=payload)
+        events: list[dict] = []
+        wait_until(
+            lambda: bool(events.extend(drain_status_events(publish=False)) or events),
+            timeout=20,
+            what="the relayed event",
+        )
+        # Well before the 60 s poll: the commit's NOTIFY woke the relay.
+        assert time.monotonic() - started < 20
+        assert [(e["order_id"], e["status"]) for e in events] == [(payload["order_id"], "failed")]
+        assert OutboxEvent.objects.get().published_at is not None
+    finally:
+        relay.stop()
+    assert "relay: stopped after publishing 1 event(s)" in relay.log()

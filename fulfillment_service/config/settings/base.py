@@ -31,7 +31,10 @@ PAYMENT_TRANSIENT_ERROR_RATE = env.float("PAYMENT_TRANSIENT_ERROR_RATE", default
 FULFILLMENT_MAX_RETRIES = env.int("FULFILLMENT_MAX_RETRIES", default=6)
 FULFILLMENT_RETRY_BASE_SECONDS = env.float("FULFILLMENT_RETRY_BASE_SECONDS", default=1.0)
 FULFILLMENT_RETRY_MAX_SECONDS = env.float("FULFILLMENT_RETRY_MAX_SECONDS", default=60.0)
-# Outbox events older than this are re-published by the relay sweep.
+# Status events go out through the outbox relay process (manage.py fulfillment
+# relay_outbox); INLINE also publishes right after each order's commit from the worker.
+FULFILLMENT_OUTBOX_INLINE = env.bool("FULFILLMENT_OUTBOX_INLINE", default=False)
+# The maintenance loop re-publishes outbox events older than this (relay down).
 FULFILLMENT_OUTBOX_GRACE_SECONDS = env.float("FULFILLMENT_OUTBOX_GRACE_SECONDS", default=10.0)
 # The periodic maintenance loop (manage.py fulfillment maintain): outbox sweep + invariants.
 FULFILLMENT_MAINTAIN_INTERVAL = env.float("FULFILLMENT_MAINTAIN_INTERVAL", default=30.0)
