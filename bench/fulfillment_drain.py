@@ -116,7 +116,8 @@ def main() -> int:
 
 def run(args, env, db_url, broker_url, workdir) -> int:
     started = time.monotonic()
-    say(f"[1/6] database {urlsplit(db_url).path.lstrip('/')}, Redis :{urlsplit(env['REDIS_URL']).port}")
+    db_name = urlsplit(db_url).path.lstrip("/")
+    say(f"[1/6] database {db_name}, private Redis :{urlsplit(env['REDIS_URL']).port}")
     ensure_database(db_url)
     subprocess.run(
         [sys.executable, "manage.py", "fulfillment", "migrate", "-v0"],

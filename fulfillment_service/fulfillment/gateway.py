@@ -27,11 +27,17 @@ from functools import cache
 from typing import Protocol
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections
 
 from fulfillment_service.fulfillment.errors import GatewayUnavailable
 from fulfillment_service.fulfillment.models import SimulatedCharge, SimulatedRequest
 
+# The provider's own connection (settings.DATABASES["provider"]): autocommit, and its
+# commits do not wait for the WAL flush. It stands in for a remote system whose durability
+# is not ours to pay for: a crash of our worker cannot make it forget a charge (the row is
+# committed before the answer comes back); only a crash of PostgreSQL itself could lose
+# its last few hundred milliseconds. Our ledger transaction always waits for the flush.
+PROVIDER_DB = "provider"
 DECLINE_PREFIX = "test-decline"
 FLAKY_PATTERN = re.compile(r"^test-flaky-(\d+)")
 
@@ -91,29 +97,30 @@ class SimulatedProvider:
         if self.transient_error_rate and self.rng.random() < self.transient_error_rate:
             raise GatewayUnavailable("simulated transient provider error")
 
-        existing = SimulatedCharge.objects.filter(idempotency_key=idempotency_key).first()
+        charges = SimulatedCharge.objects.using(PROVIDER_DB)
+        existing = charges.filter(idempotency_key=idempotency_key).first()
         if existing is None:
             declined = shopper_id.startswith(DECLINE_PREFIX) or (
                 self.decline_rate > 0 and self.rng.random() < self.decline_rate
             )
             try:
-                with transaction.atomic():
-                    _relaxed_durability()
-                    existing = SimulatedCharge.objects.create(
-                        idempotency_key=idempotency_key,
-                        reference=f"sim_{uuid.uuid4().hex[:24]}",
-                        amount=amount,
-                        currency=currency,
-                        status=(
-                            SimulatedCharge.Status.DECLINED
-                            if declined
-                            else SimulatedCharge.Status.APPROVED
-                        ),
-                        decline_code="card_declined" if declined else "",
-                    )
+                existing = SimulatedCharge.objects.using(PROVIDER_DB).create(
+                    idempotency_key=idempotency_key,
+                    reference=f"sim_{uuid.uuid4().hex[:24]}",
+                    amount=amount,
+                    currency=currency,
+                    status=(
+                        SimulatedCharge.Status.DECLINED
+                        if declined
+                        else SimulatedCharge.Status.APPROVED
+                    ),
+                    decline_code="card_declined" if declined else "",
+                )
             except IntegrityError:
                 # A concurrent request with the same key won; its answer is the answer.
-                existing = SimulatedCharge.objects.get(idempotency_key=idempotency_key)
+                existing = SimulatedCharge.objects.using(PROVIDER_DB).get(
+                    idempotency_key=idempotency_key
+                )
         if existing.amount != amount or existing.currency != currency:
             raise IdempotencyKeyReused(
                 f"key {idempotency_key} was used for {existing.amount} {existing.currency}"
@@ -127,14 +134,14 @@ class SimulatedProvider:
     def refund(self, *, idempotency_key: str) -> None:
         if connection.in_atomic_block:
             raise RuntimeError("refund() must be called outside any database transaction")
-        SimulatedCharge.objects.filter(
+        SimulatedCharge.objects.using(PROVIDER_DB).filter(
             idempotency_key=idempotency_key, status=SimulatedCharge.Status.APPROVED
         ).update(refunded=True)
 
     @staticmethod
     def _count_attempt(key: str) -> int:
         table = SimulatedRequest._meta.db_table
-        with connection.cursor() as cursor:
+        with connections[PROVIDER_DB].cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {table} (idempotency_key, attempts) VALUES (%s, 1) "  # noqa: S608
                 f"ON CONFLICT (idempotency_key) DO UPDATE SET attempts = {table}.attempts + 1 "
@@ -142,15 +149,6 @@ class SimulatedProvider:
                 [key],
             )
             return cursor.fetchone()[0]
-
-
-def _relaxed_durability() -> None:
-    """The simulated provider stands in for a remote system whose own durability is not
-    ours to pay for: its rows are committed without waiting for the WAL flush (a crash of
-    PostgreSQL itself could forget the last few hundred milliseconds of them; a crash of
-    our worker cannot). Our own ledger transaction always waits for the flush."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 @cache

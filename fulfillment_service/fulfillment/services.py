@@ -52,7 +52,7 @@ from fulfillment_service.fulfillment.models import (
     Stock,
     StockReceipt,
 )
-from fulfillment_service.fulfillment.outbox import NOTIFY_CHANNEL, publish_confirmed
+from fulfillment_service.fulfillment.outbox import publish_confirmed
 from shared import messages
 from shared.inventory import Inventory
 
@@ -143,8 +143,10 @@ def order_process(
                 order_id=order_id, lines=[{"sku": s, "quantity": q} for s, q in lines]
             )
             now = timezone.now()
-            _outbox_add(order_id, "paid", now)
-            _outbox_add(order_id, "fulfilled", now + dt.timedelta(microseconds=1), notify=False)
+            _outbox_add(
+                order_id,
+                [("paid", now, ""), ("fulfilled", now + dt.timedelta(microseconds=1), "")],
+            )
             crash_point("before_commit", order_id)
     except IntegrityError:
         if ProcessedMessage.objects.filter(order_id=order_id).exists():
@@ -204,7 +206,7 @@ def _order_fail(
             )
             if payment is not None:
                 payment.save()
-            _outbox_add(order_id, "failed", timezone.now(), reason=reason)
+            _outbox_add(order_id, [("failed", timezone.now(), reason)])
             crash_point("before_commit", order_id)
     except IntegrityError:
         if not ProcessedMessage.objects.filter(order_id=order_id).exists():
@@ -413,7 +415,7 @@ def order_cancel(
         Payment.objects.filter(order_id=order_id).update(
             status=Payment.Status.REFUNDED, updated_at=timezone.now()
         )
-        _outbox_add(order_id, "failed", timezone.now(), reason="cancelled")
+        _outbox_add(order_id, [("failed", timezone.now(), "cancelled")])
     # The refund is idempotent by key; if it fails here the admin action can be re-run
     # for the refund only (the ledger side is already final).
     gateway.refund(idempotency_key=payment_key(order_id))
@@ -428,18 +430,19 @@ def order_cancel(
 # --- outbox ------------------------------------------------------------------------------
 
 
-def _outbox_add(
-    order_id: uuid.UUID, status: str, at: dt.datetime, reason: str = "", notify: bool = True
-) -> None:
-    event = messages.OrderStatusChanged(
-        order_id=str(order_id), status=status, occurred_at=at.isoformat(), reason=reason
+def _outbox_add(order_id: uuid.UUID, events: list[tuple[str, dt.datetime, str]]) -> None:
+    """Queue status events (status, occurred_at, reason) in the caller's transaction; the
+    insert trigger NOTIFYs the relay when it commits."""
+    OutboxEvent.objects.bulk_create(
+        OutboxEvent(
+            order_id=order_id,
+            task_name=messages.ORDER_STATUS_TASK,
+            payload=messages.OrderStatusChanged(
+                order_id=str(order_id), status=status, occurred_at=at.isoformat(), reason=reason
+            ).to_dict(),
+        )
+        for status, at, reason in events
     )
-    OutboxEvent.objects.create(
-        order_id=order_id, task_name=messages.ORDER_STATUS_TASK, payload=event.to_dict()
-    )
-    if notify:  # wakes the relay when the transaction commits (one per transaction is enough)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
 
 
 def outbox_publish(

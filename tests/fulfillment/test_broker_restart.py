@@ -24,7 +24,7 @@ from fulfillment_service.fulfillment.models import (
 from fulfillment_service.fulfillment.selectors import ledger_totals
 from shared import messages
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.fault]
+pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.fault]
 
 
 def _publish(url: str, payloads: list[dict]) -> None:

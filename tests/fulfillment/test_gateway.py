@@ -19,7 +19,7 @@ from fulfillment_service.fulfillment.gateway import (
 )
 from fulfillment_service.fulfillment.models import SimulatedCharge
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
 
 def _charge(provider, key="order:1", amount="10.00", shopper="s"):

@@ -18,7 +18,10 @@ from fulfillment_service.fulfillment.models import (
 from fulfillment_service.fulfillment.selectors import ledger_totals
 from fulfillment_service.fulfillment.services import order_process
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_broker")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True, databases="__all__"),
+    pytest.mark.usefixtures("clean_broker"),
+]
 
 
 def test_internal_api_answers_payment_shipment_and_ledger_status(client, stock, inventory):

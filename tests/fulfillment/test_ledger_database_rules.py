@@ -18,7 +18,7 @@ from fulfillment_service.fulfillment.services import (
     stock_deduct,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
 
 def _sale(order_id=None) -> LedgerTransaction:

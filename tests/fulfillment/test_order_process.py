@@ -26,7 +26,10 @@ from fulfillment_service.fulfillment.selectors import ledger_totals
 from fulfillment_service.fulfillment.services import order_process
 from shared import messages
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_broker")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True, databases="__all__"),
+    pytest.mark.usefixtures("clean_broker"),
+]
 
 
 def test_paid_order_writes_every_effect_once_and_tells_the_order_service(stock, inventory):

@@ -34,7 +34,10 @@ from fulfillment_service.fulfillment.services import (
 )
 from shared.inventory import ReserveLine
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_broker")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True, databases="__all__"),
+    pytest.mark.usefixtures("clean_broker"),
+]
 
 SKUS = 3
 

@@ -17,7 +17,10 @@ from fulfillment_service.fulfillment.models import OutboxEvent, Stock, StockRece
 from fulfillment_service.fulfillment.services import order_process
 from shared.demo import demo_skus, demo_stock
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_broker")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True, databases="__all__"),
+    pytest.mark.usefixtures("clean_broker"),
+]
 
 
 def _run(*args) -> str:

@@ -33,7 +33,10 @@ from fulfillment_service.fulfillment.selectors import ledger_totals
 from shared import messages
 from shared.celery import DELIVERY_LIMIT, PLATFORM_EXCHANGE
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_broker")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True, databases="__all__"),
+    pytest.mark.usefixtures("clean_broker"),
+]
 
 
 def _orders(inventory, n: int, **kwargs) -> list[dict]:

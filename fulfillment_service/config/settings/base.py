@@ -12,6 +12,16 @@ INSTALLED_APPS = SHARED_APPS + [
 ]
 
 DATABASES = {"default": database("fulfillment", "fulfillment")}
+# The simulated payment provider keeps its own books through its own connection, as a
+# remote provider would; its commits do not wait for our WAL flush (see gateway.py).
+DATABASES["provider"] = {
+    **DATABASES["default"],
+    "OPTIONS": {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "options": "-c synchronous_commit=off",
+    },
+    "TEST": {"MIRROR": "default"},
+}
 CACHES = redis_caches("fulfillment")
 
 # Behind the edge each service lives under its own prefix for admin and static files.
