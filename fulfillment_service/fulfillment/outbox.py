@@ -1,12 +1,12 @@
 """The outbox relay: status events written in the order's transaction are published to the
 order service's queue from here, at least once.
 
-The worker never waits on the broker: it commits the outbox rows with its transaction and
-a ``NOTIFY fulfillment_outbox``; the relay process (``manage.py fulfillment relay_outbox``)
-wakes up, takes a batch of unpublished rows (``SELECT ... FOR UPDATE SKIP LOCKED``, so
-several relays never publish the same row at once), publishes the batch on one channel in
-publisher-confirm mode, waits for the broker's acks of the *whole batch* (pipelined
-confirms instead of one round trip per message), and only then marks the rows published.
+The worker never waits on the broker: it commits the outbox rows with its transaction; the
+relay process (``manage.py fulfillment relay_outbox``) polls every 0.2 s, takes a batch of
+unpublished rows (``SELECT ... FOR UPDATE SKIP LOCKED``, so several relays never publish
+the same row at once), publishes the batch on one channel in publisher-confirm mode, waits
+for the broker's acks of the *whole batch* (pipelined confirms instead of one round trip
+per message), and only then marks the rows published.
 
 A crash after the publish and before the mark publishes those events again; the order
 service applies events idempotently (later ``occurred_at`` wins). A broker that is down or
@@ -26,8 +26,6 @@ from shared import messages
 from shared.celery import PLATFORM_EXCHANGE, TASK_ROUTES, dead_letter_queue, service_queue
 
 logger = logging.getLogger(__name__)
-
-NOTIFY_CHANNEL = "fulfillment_outbox"
 
 
 class PublishNotConfirmed(Exception):

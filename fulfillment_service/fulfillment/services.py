@@ -432,7 +432,7 @@ def order_cancel(
 
 def _outbox_add(order_id: uuid.UUID, events: list[tuple[str, dt.datetime, str]]) -> None:
     """Queue status events (status, occurred_at, reason) in the caller's transaction; the
-    insert trigger NOTIFYs the relay when it commits."""
+    relay process publishes them after the commit."""
     OutboxEvent.objects.bulk_create(
         OutboxEvent(
             order_id=order_id,

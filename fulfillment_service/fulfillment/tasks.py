@@ -22,6 +22,7 @@ import random
 
 import redis
 from celery import signals
+from django import db
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
@@ -67,6 +68,9 @@ def process_order(self, payload: dict) -> dict:
         logger.exception("poison message (not an OrderAccepted); dead-lettering it")
         raise
     except TRANSIENT_ERRORS as exc:
+        # Connections are reused across tasks (celery_app.py): one that failed is dropped
+        # so that the retry, in this process, starts on a fresh one.
+        db.connections.close_all()
         retries = self.request.retries
         if retries >= settings.FULFILLMENT_MAX_RETRIES:
             logger.error("giving up after %s retries: %s; dead-lettering", retries, exc)
