@@ -1,0 +1,428 @@
+"""Writes of the order service: cart changes, checkout, the outbox, order status.
+
+Checkout (docs/order.md, ADR 0020-0022) in order:
+
+1. an Idempotency-Key already answered is replayed (same body) or refused (other body);
+2. every line is validated against the offer read model (sku, sale window, limit, price);
+3. all lines are reserved in Redis by one Lua script (all or none, per-shopper limit);
+4. Order, lines, idempotency key and outbox message are written in one transaction; if that
+   fails the reservation is released;
+5. after commit the message is published (publisher confirms, mandatory); what could not be
+   published is left to the outbox relay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from order_service.orders import errors
+from order_service.orders.cart import SessionCart, Shopper
+from order_service.orders.models import IdempotencyKey, Order, OrderLine, OrderStatus, OutboxMessage
+from order_service.orders.publisher import PublishError, Unroutable, publisher
+from order_service.orders.selectors import (
+    PricedLine,
+    idempotency_key_get,
+    offer_line_price,
+    offers_get,
+)
+from order_service.orders.stores import inventory, locks_client
+from shared import messages
+from shared.inventory import ReserveLine
+
+logger = logging.getLogger(__name__)
+
+
+# --- cart ------------------------------------------------------------------------------------
+
+
+def cart_item_add(*, cart: SessionCart, sku: str, quantity: int) -> int:
+    """Add ``quantity`` units of ``sku``; returns the new quantity in the cart."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        raise errors.InvalidQuantity(sku=sku)
+    return cart_item_set(cart=cart, sku=sku, quantity=cart.quantity(sku) + quantity)
+
+
+def cart_item_set(*, cart: SessionCart, sku: str, quantity: int, must_exist: bool = False) -> int:
+    """Set the quantity of ``sku`` after checking it may be bought now, in that quantity."""
+    lines = cart.lines()
+    if must_exist and sku not in lines:
+        raise errors.NotInCart(sku=sku)
+    if sku not in lines and len(lines) >= settings.CART_MAX_LINES:
+        raise errors.CartFull(limit=settings.CART_MAX_LINES)
+    offer = offers_get(skus=[sku])[sku]
+    offer_line_price(offer=offer, sku=sku, quantity=quantity, now=timezone.now())
+    cart.set(sku, quantity)
+    return quantity
+
+
+def cart_item_remove(*, cart: SessionCart, sku: str) -> None:
+    if sku not in cart.lines():
+        raise errors.NotInCart(sku=sku)
+    cart.remove(sku)
+
+
+# --- checkout --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    status: int
+    body: dict[str, Any]
+    order_id: uuid.UUID
+    replayed: bool
+
+
+def request_fingerprint(*, body: Any) -> str:
+    """sha256 of the request body in canonical JSON: what "the same request" means."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def order_checkout(
+    *,
+    shopper: Shopper,
+    items: dict[str, int],
+    idempotency_key: str,
+    fingerprint: str,
+    now: datetime | None = None,
+) -> CheckoutResult:
+    """Accept an order for ``items`` or raise an OrderError having reserved and written nothing."""
+    now = now or timezone.now()
+    replay = _idempotent_replay(shopper=shopper, key=idempotency_key, fingerprint=fingerprint)
+    if replay is not None:
+        return replay
+    with _idempotency_lock(shopper=shopper, key=idempotency_key):
+        # Checked again under the lock: a concurrent request may have finished meanwhile.
+        replay = _idempotent_replay(shopper=shopper, key=idempotency_key, fingerprint=fingerprint)
+        if replay is not None:
+            return replay
+        lines = _checkout_lines(items=items, now=now)
+        order_id = uuid.uuid4()
+        _reserve(order_id=order_id, shopper=shopper, lines=lines, now=now)
+        try:
+            return _order_record(
+                order_id=order_id,
+                shopper=shopper,
+                lines=lines,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+                now=now,
+            )
+        except IntegrityError:
+            inventory().release(reservation_id=order_id)
+            # Only the idempotency key can clash: the other request (whose lock expired) won.
+            replay = _idempotent_replay(
+                shopper=shopper, key=idempotency_key, fingerprint=fingerprint
+            )
+            if replay is None:
+                raise
+            return replay
+        except BaseException:
+            inventory().release(reservation_id=order_id)
+            raise
+
+
+def _idempotent_replay(*, shopper: Shopper, key: str, fingerprint: str) -> CheckoutResult | None:
+    stored = idempotency_key_get(shopper_id=shopper.shopper_id, key=key, now=timezone.now())
+    if stored is None:
+        return None
+    if stored.fingerprint != fingerprint:
+        raise errors.IdempotencyKeyReused()
+    return CheckoutResult(
+        status=stored.response_status,
+        body=stored.response_body,
+        order_id=stored.order_id,
+        replayed=True,
+    )
+
+
+class _idempotency_lock:
+    """Redis SET NX on the key while a checkout runs: a concurrent twin gets 409 at once
+    instead of reserving stock too. The unique constraint stays the real guarantee."""
+
+    _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end"
+
+    def __init__(self, *, shopper: Shopper, key: str):
+        digest = hashlib.sha256(f"{shopper.shopper_id}\0{key}".encode()).hexdigest()[:32]
+        self.name = f"order:idem-lock:{digest}"
+        self.token = uuid.uuid4().hex
+
+    def __enter__(self):
+        client = locks_client()
+        if not client.set(self.name, self.token, nx=True, ex=settings.IDEMPOTENCY_LOCK_TTL):
+            raise errors.IdempotencyKeyInUse()
+        return self
+
+    def __exit__(self, *exc_info):
+        try:
+            locks_client().eval(self._RELEASE, 1, self.name, self.token)
+        except Exception:  # noqa: BLE001 - it expires by itself
+            logger.warning("could not release idempotency lock %s", self.name, exc_info=True)
+
+
+def _checkout_lines(*, items: dict[str, int], now: datetime) -> list[PricedLine]:
+    if not items:
+        raise errors.CartEmpty()
+    skus = sorted(items)
+    offers = offers_get(skus=skus)
+    lines = [offer_line_price(offer=offers[s], sku=s, quantity=items[s], now=now) for s in skus]
+    currencies = {line.currency for line in lines}
+    if len(currencies) != 1:
+        raise errors.MixedCurrency(currencies=sorted(currencies))
+    return lines
+
+
+def _reserve(*, order_id: uuid.UUID, shopper: Shopper, lines: list[PricedLine], now: datetime):
+    ends = [line.sale_ends_at for line in lines if line.sale_ends_at is not None]
+    # The per-shopper counters must outlive the sale, or a shopper could buy again later.
+    ttl = settings.SHOPPER_COUNTER_TTL
+    if ends:
+        ttl = max(ttl, int((max(ends) - now).total_seconds()) + 24 * 3600)
+    result = inventory().reserve(
+        reservation_id=order_id,
+        shopper_id=shopper.shopper_id,
+        lines=[ReserveLine(line.sku, line.quantity, line.per_shopper_limit) for line in lines],
+        shopper_ttl=ttl,
+    )
+    if result.ok:
+        return
+    by_sku = {line.sku: line for line in lines}
+    if result.code == "SOLD_OUT":
+        raise errors.SoldOut(sku=result.sku)
+    if result.code == "LIMIT_EXCEEDED":
+        raise errors.LimitExceeded(
+            "That would be more than one shopper may buy of this product in this sale.",
+            sku=result.sku,
+            limit=by_sku[result.sku].per_shopper_limit if result.sku in by_sku else None,
+        )
+    if result.code == "MISSING":
+        raise errors.StockUnavailable(sku=result.sku)
+    raise RuntimeError(f"unexpected reservation result {result.code} for a new order id")
+
+
+def _order_record(
+    *,
+    order_id: uuid.UUID,
+    shopper: Shopper,
+    lines: list[PricedLine],
+    idempotency_key: str,
+    fingerprint: str,
+    now: datetime,
+) -> CheckoutResult:
+    currency = lines[0].currency
+    total = sum((line.unit_price * line.quantity for line in lines), Decimal("0"))
+    body = {
+        "order_id": str(order_id),
+        "status": OrderStatus.ACCEPTED.value,
+        "status_url": reverse("api:order-detail", kwargs={"order_id": str(order_id)}),
+    }
+    payload = messages.OrderAccepted(
+        order_id=str(order_id),
+        shopper_id=shopper.shopper_id,
+        lines=tuple(
+            messages.OrderLine(
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price=str(line.unit_price),
+                currency=line.currency,
+            )
+            for line in lines
+        ),
+        total=str(total),
+        currency=currency,
+        accepted_at=now.isoformat(),
+    ).to_dict()
+    with transaction.atomic():
+        # An expired key may be reused: forget the old answer first.
+        IdempotencyKey.objects.filter(
+            shopper_id=shopper.shopper_id, key=idempotency_key, expires_at__lte=now
+        ).delete()
+        order = Order.objects.create(
+            id=order_id,
+            shopper_id=shopper.shopper_id,
+            customer_id=shopper.customer_id,
+            total=total,
+            currency=currency,
+            created_at=now,
+        )
+        OrderLine.objects.bulk_create(
+            OrderLine(
+                order=order,
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                currency=line.currency,
+            )
+            for line in lines
+        )
+        message = OutboxMessage.objects.create(
+            order=order,
+            task_name=messages.PROCESS_ORDER_TASK,
+            queue=messages.FULFILLMENT_QUEUE,
+            payload=payload,
+            created_at=now,
+        )
+        IdempotencyKey.objects.create(
+            shopper_id=shopper.shopper_id,
+            key=idempotency_key,
+            fingerprint=fingerprint,
+            order=order,
+            response_status=202,
+            response_body=body,
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL),
+        )
+        message_id = message.id
+        # robust: an error while publishing is logged, never turned into a failed checkout
+        # (the order is committed; the relay publishes it later).
+        transaction.on_commit(lambda: _publish_after_commit(message_id=message_id), robust=True)
+    return CheckoutResult(status=202, body=body, order_id=order_id, replayed=False)
+
+
+def _publish_after_commit(*, message_id: uuid.UUID) -> None:
+    if publisher.backing_off():
+        return  # the broker failed moments ago: leave it to the relay, answer fast
+    outbox_message_publish(message_id=message_id)
+
+
+# --- outbox ----------------------------------------------------------------------------------
+
+
+def _retry_delay(attempts: int) -> timedelta:
+    # Short and capped: a broker outage should be caught up within seconds of its end.
+    return timedelta(seconds=min(5.0, 0.25 * 2**attempts) * random.uniform(0.8, 1.2))
+
+
+def _message_publish(message: OutboxMessage) -> None:
+    publisher.publish(
+        task_name=message.task_name,
+        queue=message.queue,
+        payload=message.payload,
+        task_id=str(message.id),
+    )
+
+
+def outbox_message_publish(*, message_id: uuid.UUID) -> bool:
+    """Publish one message unless it is published already or someone else is at it.
+
+    The row lock is held across the publish, so the request and any number of relays
+    never publish the same message twice (barring a crash between confirm and commit:
+    delivery is at least once and the consumer deduplicates by order id).
+    """
+    with transaction.atomic():
+        message = (
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(id=message_id, published_at__isnull=True)
+            .first()
+        )
+        if message is None:
+            return False
+        try:
+            _message_publish(message)
+        except PublishError as exc:
+            _record_failure(message, exc)
+            logger.warning("outbox message %s left for the relay: %s", message.id, exc)
+            return False
+        message.published_at = timezone.now()
+        message.attempts += 1
+        message.save(update_fields=["published_at", "attempts"])
+        return True
+
+
+def _record_failure(message: OutboxMessage, exc: Exception) -> None:
+    message.attempts += 1
+    message.last_error = str(exc)[:2000]
+    message.next_attempt_at = timezone.now() + _retry_delay(message.attempts)
+    message.save(update_fields=["attempts", "last_error", "next_attempt_at"])
+
+
+@dataclass(frozen=True)
+class RelayResult:
+    published: int
+    failed: int
+
+
+def outbox_relay_batch(*, limit: int) -> RelayResult:
+    """Publish the unpublished messages that are due, oldest first.
+
+    ``FOR UPDATE SKIP LOCKED``: several relays (and requests publishing their own message)
+    each take different rows. A connection failure ends the batch (the broker is down; the
+    rest would fail the same way); a returned message only marks that one.
+    """
+    published = failed = 0
+    with transaction.atomic():
+        batch = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(published_at__isnull=True, next_attempt_at__lte=timezone.now())
+            .order_by("next_attempt_at", "created_at")[:limit]
+        )
+        for message in batch:
+            try:
+                _message_publish(message)
+            except PublishError as exc:
+                failed += 1
+                _record_failure(message, exc)
+                logger.warning("outbox message %s not published: %s", message.id, exc)
+                if not isinstance(exc, Unroutable):
+                    break
+                continue
+            message.published_at = timezone.now()
+            message.attempts += 1
+            message.save(update_fields=["published_at", "attempts"])
+            published += 1
+    return RelayResult(published=published, failed=failed)
+
+
+def idempotency_keys_expire(*, now: datetime | None = None) -> int:
+    """Delete remembered answers older than IDEMPOTENCY_KEY_TTL; returns how many."""
+    deleted, _ = IdempotencyKey.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    return deleted
+
+
+# --- status (events from fulfillment) --------------------------------------------------------
+
+_RANK = {
+    OrderStatus.ACCEPTED: 0,
+    OrderStatus.PAID: 1,
+    OrderStatus.FULFILLED: 2,
+    OrderStatus.FAILED: 2,
+}
+
+
+def order_status_apply(*, event: messages.OrderStatusChanged) -> bool:
+    """Apply a status event at least once delivered, in any order; True if it changed the order.
+
+    Never backwards: an event is applied only if it moves the order forward
+    (accepted -> paid -> fulfilled, or to failed from accepted/paid) and is not older than
+    the last event applied. Redelivered or stale events change nothing.
+    """
+    occurred_at = datetime.fromisoformat(event.occurred_at)
+    if occurred_at.tzinfo is None:
+        raise messages.ContractError("occurred_at must carry a time zone")
+    with transaction.atomic():
+        order = Order.objects.select_for_update().filter(id=event.order_id).first()
+        if order is None:
+            raise errors.OrderNotFound(order_id=event.order_id)
+        new = OrderStatus(event.status)
+        if _RANK[new] <= _RANK[OrderStatus(order.status)]:
+            return False
+        if order.status_changed_at is not None and occurred_at < order.status_changed_at:
+            return False
+        order.status = new
+        order.failure_reason = event.reason if new == OrderStatus.FAILED else ""
+        order.status_changed_at = occurred_at
+        order.save(update_fields=["status", "failure_reason", "status_changed_at"])
+        return True
