@@ -51,12 +51,17 @@ class Publisher:
             try:
                 producer = self._get_producer()
                 self._returned.clear()
-                app.send_task(
+                # app.send_task would also publish a "task-sent" event and wait for its
+                # confirm: a second round trip per order that nobody needs (Flower still
+                # sees the task when a worker receives it).
+                message = app.amqp.create_task_message(
+                    task_id, task_name, [payload], {}, create_sent_event=False
+                )
+                app.amqp.send_task_message(
+                    producer,
                     task_name,
-                    args=[payload],
-                    task_id=task_id,
+                    message,
                     queue=queue,
-                    producer=producer,
                     mandatory=True,
                     retry=False,
                     confirm_timeout=settings.OUTBOX_CONFIRM_TIMEOUT,

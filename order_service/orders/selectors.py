@@ -131,6 +131,11 @@ def order_get_for_shopper(*, order_id: str, shopper: Shopper | None) -> Order:
     return order
 
 
+def idempotency_key_find(*, shopper_id: str, key: str) -> IdempotencyKey | None:
+    """The remembered answer for this key, expired or not (the caller decides)."""
+    return IdempotencyKey.objects.filter(shopper_id=shopper_id, key=key).first()
+
+
 def idempotency_key_get(*, shopper_id: str, key: str, now: datetime) -> IdempotencyKey | None:
     return IdempotencyKey.objects.filter(shopper_id=shopper_id, key=key, expires_at__gt=now).first()
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -34,6 +35,7 @@ from order_service.orders.models import IdempotencyKey, Order, OrderLine, OrderS
 from order_service.orders.publisher import PublishError, Unroutable, publisher
 from order_service.orders.selectors import (
     PricedLine,
+    idempotency_key_find,
     idempotency_key_get,
     offer_line_price,
     offers_get,
@@ -101,14 +103,12 @@ def order_checkout(
 ) -> CheckoutResult:
     """Accept an order for ``items`` or raise an OrderError having reserved and written nothing."""
     now = now or timezone.now()
-    replay = _idempotent_replay(shopper=shopper, key=idempotency_key, fingerprint=fingerprint)
-    if replay is not None:
-        return replay
     with _idempotency_lock(shopper=shopper, key=idempotency_key):
-        # Checked again under the lock: a concurrent request may have finished meanwhile.
-        replay = _idempotent_replay(shopper=shopper, key=idempotency_key, fingerprint=fingerprint)
-        if replay is not None:
-            return replay
+        # Under the lock: a twin request has either finished (its answer is stored) or is
+        # refused by the lock; one query either way.
+        stored = idempotency_key_find(shopper_id=shopper.shopper_id, key=idempotency_key)
+        if stored is not None and stored.expires_at > now:
+            return _replay(stored, fingerprint=fingerprint)
         lines = _checkout_lines(items=items, now=now)
         order_id = uuid.uuid4()
         _reserve(order_id=order_id, shopper=shopper, lines=lines, now=now)
@@ -119,26 +119,24 @@ def order_checkout(
                 lines=lines,
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
+                expired_key_id=stored.pk if stored is not None else None,
                 now=now,
             )
         except IntegrityError:
             inventory().release(reservation_id=order_id)
             # Only the idempotency key can clash: the other request (whose lock expired) won.
-            replay = _idempotent_replay(
-                shopper=shopper, key=idempotency_key, fingerprint=fingerprint
+            stored = idempotency_key_get(
+                shopper_id=shopper.shopper_id, key=idempotency_key, now=timezone.now()
             )
-            if replay is None:
+            if stored is None:
                 raise
-            return replay
+            return _replay(stored, fingerprint=fingerprint)
         except BaseException:
             inventory().release(reservation_id=order_id)
             raise
 
 
-def _idempotent_replay(*, shopper: Shopper, key: str, fingerprint: str) -> CheckoutResult | None:
-    stored = idempotency_key_get(shopper_id=shopper.shopper_id, key=key, now=timezone.now())
-    if stored is None:
-        return None
+def _replay(stored: IdempotencyKey, *, fingerprint: str) -> CheckoutResult:
     if stored.fingerprint != fingerprint:
         raise errors.IdempotencyKeyReused()
     return CheckoutResult(
@@ -220,6 +218,7 @@ def _order_record(
     lines: list[PricedLine],
     idempotency_key: str,
     fingerprint: str,
+    expired_key_id: int | None,
     now: datetime,
 ) -> CheckoutResult:
     currency = lines[0].currency
@@ -246,10 +245,9 @@ def _order_record(
         accepted_at=now.isoformat(),
     ).to_dict()
     with transaction.atomic():
-        # An expired key may be reused: forget the old answer first.
-        IdempotencyKey.objects.filter(
-            shopper_id=shopper.shopper_id, key=idempotency_key, expires_at__lte=now
-        ).delete()
+        if expired_key_id is not None:
+            # An expired key may be reused: forget the old answer first.
+            IdempotencyKey.objects.filter(pk=expired_key_id).delete()
         order = Order.objects.create(
             id=order_id,
             shopper_id=shopper.shopper_id,
@@ -285,17 +283,16 @@ def _order_record(
             created_at=now,
             expires_at=now + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL),
         )
-        message_id = message.id
         # robust: an error while publishing is logged, never turned into a failed checkout
         # (the order is committed; the relay publishes it later).
-        transaction.on_commit(lambda: _publish_after_commit(message_id=message_id), robust=True)
+        transaction.on_commit(lambda: _publish_after_commit(message=message), robust=True)
     return CheckoutResult(status=202, body=body, order_id=order_id, replayed=False)
 
 
-def _publish_after_commit(*, message_id: uuid.UUID) -> None:
+def _publish_after_commit(*, message: OutboxMessage) -> None:
     if publisher.backing_off():
         return  # the broker failed moments ago: leave it to the relay, answer fast
-    outbox_message_publish(message_id=message_id)
+    outbox_message_publish(message=message)
 
 
 # --- outbox ----------------------------------------------------------------------------------
@@ -315,31 +312,28 @@ def _message_publish(message: OutboxMessage) -> None:
     )
 
 
-def outbox_message_publish(*, message_id: uuid.UUID) -> bool:
-    """Publish one message unless it is published already or someone else is at it.
+def outbox_message_publish(*, message: OutboxMessage) -> bool:
+    """Publish a message this process has just committed, then mark it (one UPDATE).
 
-    The row lock is held across the publish, so the request and any number of relays
-    never publish the same message twice (barring a crash between confirm and commit:
-    delivery is at least once and the consumer deduplicates by order id).
+    No row lock on this hot path: the relay leaves a message alone for
+    OUTBOX_RELAY_GRACE seconds after it was written unless an attempt already failed, and
+    that grace is longer than a publish can take (connect + confirm timeouts). Should a
+    publish ever outlast it, the message goes out twice: delivery is at least once and the
+    consumer deduplicates by order id (ADR 0021).
     """
-    with transaction.atomic():
-        message = (
-            OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(id=message_id, published_at__isnull=True)
-            .first()
+    unpublished = OutboxMessage.objects.filter(id=message.id, published_at__isnull=True)
+    try:
+        _message_publish(message)
+    except PublishError as exc:
+        logger.warning("outbox message %s left for the relay: %s", message.id, exc)
+        unpublished.update(
+            attempts=F("attempts") + 1,
+            last_error=str(exc)[:2000],
+            next_attempt_at=timezone.now(),
         )
-        if message is None:
-            return False
-        try:
-            _message_publish(message)
-        except PublishError as exc:
-            _record_failure(message, exc)
-            logger.warning("outbox message %s left for the relay: %s", message.id, exc)
-            return False
-        message.published_at = timezone.now()
-        message.attempts += 1
-        message.save(update_fields=["published_at", "attempts"])
-        return True
+        return False
+    unpublished.update(published_at=timezone.now(), attempts=F("attempts") + 1)
+    return True
 
 
 def _record_failure(message: OutboxMessage, exc: Exception) -> None:
@@ -358,15 +352,20 @@ class RelayResult:
 def outbox_relay_batch(*, limit: int) -> RelayResult:
     """Publish the unpublished messages that are due, oldest first.
 
-    ``FOR UPDATE SKIP LOCKED``: several relays (and requests publishing their own message)
-    each take different rows. A connection failure ends the batch (the broker is down; the
-    rest would fail the same way); a returned message only marks that one.
+    Due: its retry time has come, and either an attempt already failed or it is older than
+    the grace the request has to publish it itself. ``FOR UPDATE SKIP LOCKED``: several
+    relays take different rows and hold them while publishing. A connection failure ends
+    the batch (the broker is down; the rest would fail the same way); a returned message
+    only marks that one.
     """
     published = failed = 0
+    now = timezone.now()
+    grace = timedelta(seconds=settings.OUTBOX_RELAY_GRACE)
     with transaction.atomic():
         batch = list(
             OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(published_at__isnull=True, next_attempt_at__lte=timezone.now())
+            .filter(published_at__isnull=True, next_attempt_at__lte=now)
+            .filter(Q(attempts__gt=0) | Q(created_at__lte=now - grace))
             .order_by("next_attempt_at", "created_at")[:limit]
         )
         for message in batch:

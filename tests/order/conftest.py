@@ -157,6 +157,7 @@ class QueueReader:
                     {
                         "task": message.headers["task"],
                         "id": message.headers["id"],
+                        "delivery_mode": message.properties.get("delivery_mode"),
                         "payload": args[0],
                     }
                 )

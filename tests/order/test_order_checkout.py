@@ -82,6 +82,7 @@ def test_checkout_accepts_and_hands_off(
     assert [(m["task"], m["id"]) for m in delivered] == [
         (messages.PROCESS_ORDER_TASK, str(message.id))
     ]
+    assert delivered[0]["delivery_mode"] == 2  # persistent
     accepted = messages.OrderAccepted.from_dict(delivered[0]["payload"])
     assert accepted.order_id == order_id
     assert accepted.total == "39.98"

@@ -55,6 +55,9 @@ CART_MAX_QUANTITY = env.int("CART_MAX_QUANTITY", default=99)  # when the offer h
 OUTBOX_CONFIRM_TIMEOUT = env.float("OUTBOX_CONFIRM_TIMEOUT", default=2.0)
 # After an inline publish fails, requests leave publishing to the relay for this long.
 OUTBOX_INLINE_BACKOFF = env.float("OUTBOX_INLINE_BACKOFF", default=2.0)
+# The relay leaves a fresh message to the request that wrote it for this long (seconds); it
+# must exceed BROKER_CONNECT_TIMEOUT + OUTBOX_CONFIRM_TIMEOUT (ADR 0021).
+OUTBOX_RELAY_GRACE = env.float("OUTBOX_RELAY_GRACE", default=10.0)
 OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=1.0)
 OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=100)
 
