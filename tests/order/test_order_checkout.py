@@ -277,15 +277,15 @@ def test_failure_to_record_releases_the_reservation(client, sale, monkeypatch):
     """A database error after the reservation gives the units back (nothing half-written)."""
     from django.db import DatabaseError
 
-    from order_service.orders import models
+    from order_service.orders import services
 
     a = sale.sku("A", stock=10, limit=5)
 
-    def broken_create(*args, **kwargs):
+    def broken_insert(**kwargs):
         raise DatabaseError("disk full")
 
-    # The failure is injected into our own model layer, not into PostgreSQL's client.
-    monkeypatch.setattr(models.IdempotencyKey.objects, "create", broken_create)
+    # The failure is injected into our own write step, not into PostgreSQL's client.
+    monkeypatch.setattr(services, "_order_insert", broken_insert)
     with pytest.raises(DatabaseError):
         checkout(client, {"items": [{"sku": a, "quantity": 3}]})
     assert_nothing_written(sale, {a: 10})
