@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import random
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,7 +43,7 @@ from order_service.orders.selectors import (
 )
 from order_service.orders.stores import inventory, locks_client
 from shared import messages
-from shared.inventory import ReserveLine
+from shared.inventory import ReserveLine, reservation_key
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def order_checkout(
         order_id = uuid.uuid4()
         _reserve(order_id=order_id, shopper=shopper, lines=lines, now=now)
         try:
-            return _order_record(
+            result, message = _order_record(
                 order_id=order_id,
                 shopper=shopper,
                 lines=lines,
@@ -134,6 +135,12 @@ def order_checkout(
         except BaseException:
             inventory().release(reservation_id=order_id)
             raise
+    # Outside the try: from here on the order is committed and its reservation must stay.
+    # Runs at once after the autocommitted statement (or at the end of a caller's
+    # transaction). robust: a publishing error is logged, never turned into a failed
+    # checkout; the relay publishes the message later.
+    transaction.on_commit(lambda: _publish_after_commit(message=message), robust=True)
+    return result
 
 
 def _replay(stored: IdempotencyKey, *, fingerprint: str) -> CheckoutResult:
@@ -220,7 +227,7 @@ def _order_record(
     fingerprint: str,
     expired_key_id: int | None,
     now: datetime,
-) -> CheckoutResult:
+) -> tuple[CheckoutResult, OutboxMessage]:
     currency = lines[0].currency
     total = sum((line.unit_price * line.quantity for line in lines), Decimal("0"))
     body = {
@@ -270,11 +277,7 @@ def _order_record(
             # An expired key may be reused: forget the old answer first (rare path).
             IdempotencyKey.objects.filter(pk=expired_key_id).delete()
             _order_insert(**insert)
-    # Runs at once after the autocommitted statement (or at the end of a caller's
-    # transaction). robust: a publishing error is logged, never turned into a failed
-    # checkout: the order is committed and the relay publishes it later.
-    transaction.on_commit(lambda: _publish_after_commit(message=message), robust=True)
-    return CheckoutResult(status=202, body=body, order_id=order_id, replayed=False)
+    return CheckoutResult(status=202, body=body, order_id=order_id, replayed=False), message
 
 
 # One statement: the order, its lines, its outbox message and the idempotency key are
@@ -439,6 +442,41 @@ def outbox_relay_batch(*, limit: int) -> RelayResult:
             message.save(update_fields=["published_at", "attempts"])
             published += 1
     return RelayResult(published=published, failed=failed)
+
+
+def reservations_release_orphans(*, seen: dict[str, float], min_age: float) -> int:
+    """Give back reservations whose order was never recorded (the process died between the
+    Redis reservation and the database write). Returns how many were released.
+
+    A reservation without an order is released only when it was already orphaned at an
+    earlier sweep at least ``min_age`` seconds ago: a checkout in flight commits its order
+    within a request timeout (30 s), far sooner. ``seen`` carries the first sighting of
+    each orphan from one sweep to the next (losing it only delays the release).
+    """
+    client = inventory().client
+    ids: set[str] = set()
+    for key in client.scan_iter(match=reservation_key("*"), count=1000):
+        ids.add(key.removeprefix(reservation_key("")))
+    valid = set()
+    for raw in ids:
+        try:
+            valid.add(uuid.UUID(raw))
+        except ValueError:
+            continue  # not an order id: not ours to judge
+    recorded = {str(i) for i in Order.objects.filter(id__in=valid).values_list("id", flat=True)}
+    orphans = {str(i) for i in valid} - recorded
+    for stale in set(seen) - orphans:
+        del seen[stale]
+    now = time.monotonic()
+    released = 0
+    for order_id in orphans:
+        first_seen = seen.setdefault(order_id, now)
+        if now - first_seen >= min_age and first_seen != now:
+            units = inventory().release(reservation_id=order_id)
+            logger.warning("released orphan reservation %s (%s units)", order_id, units)
+            del seen[order_id]
+            released += 1
+    return released
 
 
 def idempotency_keys_expire(*, now: datetime | None = None) -> int:

@@ -18,10 +18,15 @@ from django.core.management import call_command
 from django.utils import timezone
 from kombu import Connection
 
+from order_service.orders.cart import Shopper
 from order_service.orders.models import Order, OutboxMessage
 from order_service.orders.publisher import publisher
 from order_service.orders.selectors import outbox_backlog
-from order_service.orders.services import outbox_message_publish
+from order_service.orders.services import (
+    order_checkout,
+    outbox_message_publish,
+    reservations_release_orphans,
+)
 from shared import messages
 from shared.celery import service_queue
 
@@ -89,6 +94,46 @@ def test_process_killed_after_commit_before_publish_relay_delivers(
     assert delivered[0]["id"] == str(OutboxMessage.objects.get(order=order).id)
     assert OutboxMessage.objects.get(order=order).published_at is not None
     assert outbox_backlog().pending == 0
+
+
+def test_process_killed_between_reservation_and_write_gets_its_units_back(sale):
+    # Earlier tests leave reservations whose rows were rolled back: clear them first, so
+    # that the counts below are exact.
+    before: dict[str, float] = {}
+    for _ in range(2):
+        reservations_release_orphans(seen=before, min_age=0)
+    a = sale.sku("A", stock=5, limit=2)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tests/order/helpers/checkout_then_die.py"),
+            a,
+            "2",
+            "k",
+            "after-reserve",
+        ],
+        env=process_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+    assert sale.available(a) == 3
+    assert len(sale.reservations()) == 1
+    assert Order.objects.count() == 0
+    # A live order's reservation beside it must survive the sweep.
+    live = order_checkout(
+        shopper=Shopper(shopper_id="anon:live"), items={a: 1}, idempotency_key="x", fingerprint="f"
+    )
+
+    seen: dict[str, float] = {}
+    assert reservations_release_orphans(seen=seen, min_age=0) == 0  # first sighting only
+    assert reservations_release_orphans(seen=seen, min_age=0) == 1
+    assert sale.available(a) == 4
+    assert sale.reservations() == [f"inv:res:{live.order_id}"]
+    assert reservations_release_orphans(seen=seen, min_age=0) == 0
+    assert seen == {}
 
 
 def test_a_returned_message_is_not_marked_published(fulfillment_queue):

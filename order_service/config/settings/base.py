@@ -58,6 +58,8 @@ OUTBOX_INLINE_BACKOFF = env.float("OUTBOX_INLINE_BACKOFF", default=2.0)
 # The relay leaves a fresh message to the request that wrote it for this long (seconds); it
 # must exceed BROKER_CONNECT_TIMEOUT + OUTBOX_CONFIRM_TIMEOUT (ADR 0021).
 OUTBOX_RELAY_GRACE = env.float("OUTBOX_RELAY_GRACE", default=10.0)
+# A reservation with no order this long (seconds, over two sweeps) is given back by the relay.
+ORPHAN_RESERVATION_AGE = env.float("ORPHAN_RESERVATION_AGE", default=120.0)
 OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=1.0)
 OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=100)
 

@@ -4,7 +4,10 @@ Places one order through the real checkout service, then dies by SIGKILL at the 
 transaction has committed and the message would be published. The service code has no
 fault hook: this script replaces the after-commit publish step of *this process only*.
 
-    python tests/order/helpers/checkout_then_die.py SKU QUANTITY IDEMPOTENCY_KEY
+    python tests/order/helpers/checkout_then_die.py SKU QUANTITY IDEMPOTENCY_KEY [WHEN]
+
+WHEN is ``after-commit`` (default: the order is written, not yet published) or
+``after-reserve`` (the stock is reserved in Redis, the order not yet written).
 """
 
 import os
@@ -30,8 +33,16 @@ def die_before_publishing(**_):
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-services._publish_after_commit = die_before_publishing
+def die_before_writing(**_):
+    print("reserved; dying before the database write", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 sku, quantity, key = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+if (sys.argv[4] if len(sys.argv) > 4 else "after-commit") == "after-reserve":
+    services._order_record = die_before_writing
+else:
+    services._publish_after_commit = die_before_publishing
 services.order_checkout(
     shopper=Shopper(shopper_id="anon:killed-process"),
     items={sku: quantity},
