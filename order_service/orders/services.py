@@ -1,12 +1,12 @@
 """Writes of the order service: cart changes, checkout, the outbox, order status.
 
-Checkout (docs/order.md, ADR 0020-0022) in order:
+Checkout (docs/order.md, ADRs 0020-0023) in order:
 
 1. an Idempotency-Key already answered is replayed (same body) or refused (other body);
 2. every line is validated against the offer read model (sku, sale window, limit, price);
 3. all lines are reserved in Redis by one Lua script (all or none, per-shopper limit);
-4. Order, lines, idempotency key and outbox message are written in one transaction; if that
-   fails the reservation is released;
+4. Order, lines, idempotency key and outbox message are written in one statement (atomic);
+   if that fails the reservation is released;
 5. after commit the message is published (publisher confirms, mandatory); what could not be
    published is left to the outbox relay.
 """
