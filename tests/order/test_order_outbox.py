@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -29,6 +30,7 @@ from order_service.orders.services import (
 )
 from shared import messages
 from shared.celery import service_queue
+from shared.testing import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -181,3 +183,19 @@ def log_published(log: str) -> int:
         for line in log.splitlines()
         if line.startswith("outbox relay: published ")
     )
+
+
+def test_the_relay_outlives_a_database_outage(manage_process):
+    """A long-running relay that loses its database keeps retrying instead of exiting
+    (an exit would stop every process of `make up`)."""
+    dead = f"postgres://orders:orders@127.0.0.1:{free_port()}/nowhere"
+    relay = manage_process("outbox_relay", "--interval", "0.2", ORDER_DATABASE_URL=dead)
+    wait_until(lambda: "retrying in" in relay.log(), timeout=30, message=relay.log())
+    time.sleep(1)
+    assert relay.alive(), relay.log()
+    relay.stop()
+    assert relay.proc.returncode == 0, relay.log()
+
+    once = manage_process("outbox_relay", "--once", ORDER_DATABASE_URL=dead)
+    assert once.proc.wait(timeout=30) == 1
+    assert "is the database up?" in once.log()

@@ -9,12 +9,14 @@ SIGTERM/SIGINT after the current batch.
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
-from django.db import close_old_connections
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, close_old_connections
+from redis.exceptions import RedisError
 
 from order_service.orders.publisher import publisher
 from order_service.orders.selectors import outbox_backlog
@@ -26,6 +28,8 @@ from order_service.orders.services import (
 
 CLEANUP_EVERY = 300.0  # seconds between idempotency-key clean-ups
 REAP_EVERY = 60.0  # seconds between sweeps for reservations whose order was never written
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -47,51 +51,69 @@ class Command(BaseCommand):
         if not once:
             signal.signal(signal.SIGTERM, self._stop)
             signal.signal(signal.SIGINT, self._stop)
-        backlog = outbox_backlog()
-        self.stdout.write(f"outbox relay: {backlog.pending} message(s) waiting at start")
-        total_published = total_failed = 0
-        last_cleanup = 0.0
-        last_reap = time.monotonic()
-        orphans_seen: dict[str, float] = {}
-        reservations_release_orphans(seen=orphans_seen, min_age=orphan_age)  # first sighting
+        self.stdout.write("outbox relay: started" + ("" if once else " (Ctrl-C stops it)"))
+        self.published = self.failed = 0
+        self.orphans_seen: dict[str, float] = {}
+        self.orphan_age = orphan_age
+        last_cleanup = last_reap = 0.0
+        outage = 0  # consecutive sweeps that failed on the database or Redis
         try:
             while not self.stopping:
-                close_old_connections()
-                result = outbox_relay_batch(limit=batch)
-                total_published += result.published
-                total_failed += result.failed
+                try:
+                    close_old_connections()
+                    result = outbox_relay_batch(limit=batch)
+                    if time.monotonic() - last_cleanup > CLEANUP_EVERY:
+                        self._cleanup()
+                        last_cleanup = time.monotonic()
+                    if time.monotonic() - last_reap > min(REAP_EVERY, max(orphan_age, 1.0)):
+                        self._reap()
+                        last_reap = time.monotonic()
+                except (DatabaseError, RedisError) as exc:
+                    if once:
+                        raise CommandError(f"outbox relay: {exc}; is the database up?") from exc
+                    # A long-running relay outlives a database or Redis outage: stopping
+                    # here would take the whole process group (honcho) down with it.
+                    outage += 1
+                    wait = min(10.0, interval * 2**outage)
+                    logger.error("outbox relay: %s; retrying in %.1f s", exc, wait)
+                    time.sleep(wait)
+                    continue
+                outage = 0
+                self.published += result.published
+                self.failed += result.failed
                 if result.published or result.failed:
                     self.stdout.write(
                         f"outbox relay: published {result.published}, failed {result.failed}"
                     )
-                if time.monotonic() - last_cleanup > CLEANUP_EVERY:
-                    expired = idempotency_keys_expire()
-                    if expired:
-                        self.stdout.write(f"outbox relay: deleted {expired} expired key(s)")
-                    last_cleanup = time.monotonic()
-                if time.monotonic() - last_reap > min(REAP_EVERY, max(orphan_age, 1.0)):
-                    released = reservations_release_orphans(seen=orphans_seen, min_age=orphan_age)
-                    if released:
-                        self.stdout.write(
-                            f"outbox relay: released {released} orphan reservation(s)"
-                        )
-                    last_reap = time.monotonic()
                 if once and (result.failed or result.published < batch):
                     break
                 if result.published < batch:
                     time.sleep(interval)  # a full batch means more is due: go on at once
         finally:
             publisher.close()
-        backlog = outbox_backlog()
+        try:
+            pending = outbox_backlog().pending
+        except DatabaseError:
+            pending = "unknown (database unreachable)"
         self.stdout.write(
-            f"outbox relay: done - published {total_published}, failed {total_failed}, "
-            f"{backlog.pending} still waiting"
+            f"outbox relay: done - published {self.published}, failed {self.failed}, "
+            f"{pending} still waiting"
         )
-        if once and backlog.pending and total_failed:
+        if once and self.failed:
             self.stderr.write(
                 "some messages could not be published; is RabbitMQ up? "
-                "check CELERY_BROKER_URL and `manage.py order outbox_relay` logs"
+                "check CELERY_BROKER_URL and the relay's log"
             )
+
+    def _cleanup(self) -> None:
+        expired = idempotency_keys_expire()
+        if expired:
+            self.stdout.write(f"outbox relay: deleted {expired} expired idempotency key(s)")
+
+    def _reap(self) -> None:
+        released = reservations_release_orphans(seen=self.orphans_seen, min_age=self.orphan_age)
+        if released:
+            self.stdout.write(f"outbox relay: released {released} orphan reservation(s)")
 
     def _stop(self, *_):
         self.stopping = True
