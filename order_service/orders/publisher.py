@@ -55,7 +55,14 @@ class Publisher:
                 # confirm: a second round trip per order that nobody needs (Flower still
                 # sees the task when a worker receives it).
                 message = app.amqp.create_task_message(
-                    task_id, task_name, [payload], {}, create_sent_event=False
+                    task_id,
+                    task_name,
+                    [payload],
+                    {},
+                    create_sent_event=False,
+                    # What Flower and worker logs show; saves a saferepr of the payload.
+                    argsrepr=f"[{payload.get('type', '')} {payload.get('order_id', '')}]",
+                    kwargsrepr="{}",
                 )
                 app.amqp.send_task_message(
                     producer,
