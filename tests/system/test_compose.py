@@ -906,6 +906,7 @@ def broken(tmp_path):
             "__pycache__",
             "*.pyc",
             ".ruff_cache",
+            "node_modules",
             "tests",
             "bench",
             "docs",
