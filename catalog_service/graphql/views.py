@@ -265,22 +265,28 @@ class CatalogGraphQLView(View):
     def _run(self, request, query, variables, operation_name, extensions) -> HttpResponse:
         text = self._persisted(query, extensions)
         document, invalid = _document(text, settings.GRAPHQL_INTROSPECTION)
-        if invalid:
-            return self._answer(request, {"errors": [e.formatted for e in invalid]}, 400)
-        operation = get_operation_ast(document, operation_name)
-        if operation is None:
-            raise _Reject(
-                400,
-                errors.graphql_error(
-                    "name the operation to run with `operationName`", errors.BAD_REQUEST
-                ),
-            )
-        if request.method == "GET" and operation.operation != OperationType.QUERY:
+        operation = get_operation_ast(document, operation_name) if document else None
+        # Before validation: a mutation over GET is refused as such even where the schema
+        # has no mutation type (a crawler or a cache must never trigger a write).
+        if (
+            request.method == "GET"
+            and operation is not None
+            and operation.operation != OperationType.QUERY
+        ):
             raise _Reject(
                 405,
                 errors.graphql_error(
                     f"a {operation.operation.value} needs a POST request",
                     errors.METHOD_NOT_ALLOWED,
+                ),
+            )
+        if invalid:
+            return self._answer(request, {"errors": [e.formatted for e in invalid]}, 400)
+        if operation is None:
+            raise _Reject(
+                400,
+                errors.graphql_error(
+                    "name the operation to run with `operationName`", errors.BAD_REQUEST
                 ),
             )
         broken = check_limits(
