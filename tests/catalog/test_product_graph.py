@@ -54,9 +54,7 @@ def test_query_count_for_5_products_equals_that_for_50(gql, catalog_page):
     assert sum(1 for n in nodes if n["flashSale"]) == 17  # products 1, 4, ..., 49
 
 
-def test_aliases_with_other_review_page_sizes_add_one_query_each_not_per_product(
-    gql, catalog_page
-):
+def test_aliases_with_other_review_page_sizes_add_one_query_each_not_per_product(gql, catalog_page):
     query = """{ products(first: 30) { edges { node { sku
         a: reviews(first: 1) { edges { node { title } } }
         b: reviews(first: 2) { edges { node { title } } } } } } }"""
@@ -82,15 +80,36 @@ def test_every_field_of_the_product_graph(gql, inventory):
         currency="USD",
         category=category,
     )
-    ReviewFactory(product=product, rating=5, title="Old", author_name="Ann",
-                  created_at=now - timedelta(days=3))
-    ReviewFactory(product=product, rating=2, title="Mid", author_name="Bob",
-                  created_at=now - timedelta(days=2))
-    ReviewFactory(product=product, rating=4, title="New", body="Good.", author_name="Cy",
-                  created_at=now - timedelta(days=1))
+    ReviewFactory(
+        product=product,
+        rating=5,
+        title="Old",
+        author_name="Ann",
+        created_at=now - timedelta(days=3),
+    )
+    ReviewFactory(
+        product=product,
+        rating=2,
+        title="Mid",
+        author_name="Bob",
+        created_at=now - timedelta(days=2),
+    )
+    ReviewFactory(
+        product=product,
+        rating=4,
+        title="New",
+        body="Good.",
+        author_name="Cy",
+        created_at=now - timedelta(days=1),
+    )
     starts, ends = now - timedelta(minutes=5), now + timedelta(hours=2)
-    FlashSaleFactory(product=product, sale_price=Decimal("249.50"), starts_at=starts,
-                     ends_at=ends, per_shopper_limit=3)
+    FlashSaleFactory(
+        product=product,
+        sale_price=Decimal("249.50"),
+        starts_at=starts,
+        ends_at=ends,
+        per_shopper_limit=3,
+    )
     inventory.set_available(sku="PH-1", available=7)
 
     data = gql.data(
@@ -115,10 +134,24 @@ def test_every_field_of_the_product_graph(gql, inventory):
         "rating": {"average": 3.67, "count": 3},
         "reviews": {
             "edges": [
-                {"node": {"rating": 4, "title": "New", "body": "Good.", "author": "Cy",
-                          "createdAt": newest.isoformat()}},
-                {"node": {"rating": 2, "title": "Mid", "body": "Fine.", "author": "Bob",
-                          "createdAt": (now - timedelta(days=2)).isoformat()}},
+                {
+                    "node": {
+                        "rating": 4,
+                        "title": "New",
+                        "body": "Good.",
+                        "author": "Cy",
+                        "createdAt": newest.isoformat(),
+                    }
+                },
+                {
+                    "node": {
+                        "rating": 2,
+                        "title": "Mid",
+                        "body": "Fine.",
+                        "author": "Bob",
+                        "createdAt": (now - timedelta(days=2)).isoformat(),
+                    }
+                },
             ],
             "pageInfo": {"hasNextPage": True},
         },
@@ -213,9 +246,7 @@ def test_redis_down_answers_the_page_with_an_inventory_error(gql, private_redis)
     url = private_redis.url(0)
     private_redis.stop()
     with override_settings(INVENTORY_REDIS_URL=url, REDIS_TIMEOUT=0.2):
-        response = gql.post(
-            '{ product(sku: "DOWN-1") { name inventory { available status } } }'
-        )
+        response = gql.post('{ product(sku: "DOWN-1") { name inventory { available status } } }')
     payload = response.json()
     assert response.status_code == 200
     assert payload["data"] == {"product": {"name": "Still browsable", "inventory": None}}
