@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -174,6 +174,14 @@ def demo_seed(
         f"flash sales: {len(sales)} new, {len(planned)} already running or planned "
         f"(first {len(sale_skus)} skus, {SALE_HOURS} h, {SALE_PER_SHOPPER_LIMIT} per shopper)"
     )
+
+    if summary.products_created or summary.reviews_created:
+        # Fresh bulk rows have no planner statistics until autovacuum comes by; without them
+        # PostgreSQL scans every review for a page of 20 products.
+        with connection.cursor() as cursor:
+            for model in (Category, Product, Review, FlashSale):
+                cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+        progress("planner statistics refreshed (ANALYZE)")
 
     ids = list(Product.objects.filter(sku__in=skus).values_list("id", flat=True))
     summary.offers_published = services.offer_publish_many(product_ids=ids)

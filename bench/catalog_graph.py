@@ -1,0 +1,370 @@
+#!/usr/bin/env python
+"""Catalog product-graph benchmark (issue 3): requests/s, p50, p99, SQL queries per request.
+
+    source <your env>; .venv/bin/python bench/catalog_graph.py [--duration 8] [--connections 32]
+
+In one run on this machine it starts, on free ports:
+  * the catalog under gunicorn (production settings, WEB_WORKERS workers) on its database
+    (CATALOG_DATABASE_URL; migrated and seeded with `seed_demo` if needed) and a Redis
+    database (BENCH_REDIS_URL, default TEST_REDIS_URL) holding demo availability;
+  * the NGINX edge rendered from deploy/nginx by bin/platform's own render functions;
+  * a bare graphene app (bench/catalog_bare_graphene.py) with the same query shape over
+    in-memory objects: no Django, no database;
+then drives each with wrk (Debian `wrk`), bounded by --duration per target:
+  1. bare graphene, 2. the product graph (20 products, 5 reviews each) by APQ GET at the
+  origin, 3. the same GET through the edge, 4. an NGINX static file (the edge's ceiling).
+SQL queries per request are counted in-process with CaptureQueriesContext on the same view,
+and cross-checked with PostgreSQL's own transaction counter during the origin run.
+Benchmarks measure; they assert nothing about timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.machinery
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from shared.demo import demo_skus, demo_stock  # noqa: E402
+from shared.inventory import Inventory  # noqa: E402
+from shared.testing.processes import ManagedProcess, free_port, wait_for_port  # noqa: E402
+
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+QUERY_FILE = ROOT / "catalog_service" / "graphql" / "queries" / "product_graph.graphql"
+VARIABLES = {"first": 20, "reviews": 5}
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def load_platform():
+    loader = importlib.machinery.SourceFileLoader("bin_platform", str(ROOT / "bin" / "platform"))
+    spec = importlib.util.spec_from_loader("bin_platform", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def service_env(redis_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_ENV": "production",
+            "DJANGO_SECRET_KEY": "bench-only-not-secret",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "False",
+            "REDIS_URL": redis_url,
+            "INVENTORY_REDIS_URL": redis_url,
+            "OFFERS_REDIS_URL": redis_url,
+            "LOG_LEVEL": "WARNING",
+            "SERVICE": "catalog",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    env.setdefault("WEB_WORKERS", "2")
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [PYTHON, str(ROOT / "manage.py"), "catalog", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        sys.exit(f"manage.py catalog {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def http(
+    url: str, data: bytes | None = None, headers: dict | None = None
+) -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(url, data=data, headers=headers or {})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        return response.status, dict(response.headers), response.read()
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.match(r"([\d.]+)(us|ms|s)", text)
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def wrk(url: str, duration: int, connections: int, threads: int) -> dict:
+    result = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-H",
+            "Accept: application/json",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=duration + 30,
+    )
+    out = result.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    return {
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "non2xx": int(bad.group(1)) if bad else 0,
+        "requests": total,
+    }
+
+
+def sql_per_request_in_process(env: dict[str, str], query: str) -> tuple[int, int]:
+    """SQL queries of one product-graph request through the real view (Django test client)."""
+    code = f"""
+import json, os, django
+os.environ["DJANGO_SETTINGS_MODULE"] = "catalog_service.config.settings.production"
+django.setup()
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+client = Client(HTTP_HOST="127.0.0.1")
+body = json.dumps({{"query": {query!r}, "variables": {VARIABLES!r}}})
+counts = []
+for first in (5, 20):
+    variables = dict({VARIABLES!r}, first=first)
+    with CaptureQueriesContext(connection) as captured:
+        r = client.post("/graphql", json.dumps({{"query": {query!r}, "variables": variables}}),
+                        content_type="application/json")
+    assert r.status_code == 200 and "errors" not in r.json(), r.content[:500]
+    counts.append(len(captured.captured_queries))
+print(json.dumps(counts))
+"""
+    result = subprocess.run(
+        [PYTHON, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    if result.returncode != 0:
+        sys.exit(f"in-process SQL count failed:\n{result.stderr[-3000:]}")
+    five, twenty = json.loads(result.stdout.strip().splitlines()[-1])
+    return five, twenty
+
+
+def pg_transactions(database_url: str) -> int:
+    import psycopg
+
+    name = urllib.parse.urlsplit(database_url).path.lstrip("/")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", [name]
+        ).fetchone()
+    return int(row[0])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=8, help="seconds per target (max 12)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--products", type=int, default=2000)
+    args = parser.parse_args()
+    duration = max(1, min(args.duration, 12))
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    nginx = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin")
+    if not nginx:
+        sys.exit("nginx is not installed: run bin/bootstrap (it installs nginx-light)")
+    database_url = os.environ.get("CATALOG_DATABASE_URL")
+    if not database_url:
+        sys.exit("set CATALOG_DATABASE_URL to a catalog database this bench may seed")
+    redis_url = os.environ.get(
+        "BENCH_REDIS_URL", os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    )
+    env = service_env(redis_url)
+    workdir = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
+    processes: list[ManagedProcess] = []
+    started = time.monotonic()
+    try:
+        log(f"[1/6] migrating and seeding {database_url.rsplit('/', 1)[-1]} ...")
+        manage(env, "migrate", "--noinput", "-v0")
+        seeded = manage(env, "seed_demo", "--products", str(args.products)).strip()
+        log("      " + seeded.splitlines()[-1])
+        skus = demo_skus(args.products)
+        Inventory.from_url(redis_url).set_available_many(
+            {sku: demo_stock(i) for i, sku in enumerate(skus, start=1)}
+        )
+        log(f"      availability set in Redis for {len(skus)} skus ({redis_url})")
+
+        log("[2/6] starting gunicorn (catalog, bare graphene) and the NGINX edge ...")
+        origin_port, bare_port = free_port(), free_port()
+        workers = env["WEB_WORKERS"]
+        origin = ManagedProcess(
+            [
+                str(BIN / "gunicorn"),
+                "catalog_service.config.wsgi",
+                "-c",
+                str(ROOT / "deploy" / "gunicorn.conf.py"),
+                "--bind",
+                f"127.0.0.1:{origin_port}",
+            ],
+            env=env,
+            cwd=ROOT,
+            log_path=workdir / "origin.log",
+        ).start()
+        processes.append(origin)
+        bare = ManagedProcess(
+            [
+                str(BIN / "gunicorn"),
+                "bench.catalog_bare_graphene:application",
+                "--workers",
+                workers,
+                "--bind",
+                f"127.0.0.1:{bare_port}",
+                "--error-logfile",
+                "-",
+            ],
+            env=env,
+            cwd=ROOT,
+            log_path=workdir / "bare.log",
+        ).start()
+        processes.append(bare)
+
+        platform = load_platform()
+        edge_env = platform.load_env()
+        for key in platform.DEFAULTS:
+            if key.endswith("_PORT"):  # never the platform's own ports (8080, 8001, ...)
+                edge_env[key] = str(free_port())
+        edge_env.update(
+            {
+                "CATALOG_PORT": str(origin_port),
+                "VAR_DIR": str(workdir / "var"),
+                "STATIC_ROOT_BASE": str(workdir / "static"),
+            }
+        )
+        static_file = workdir / "static" / "catalog" / "bench.json"
+        static_file.parent.mkdir(parents=True)
+        static_file.write_text(json.dumps({"static": True}))
+        conf = platform.render(edge_env)
+        edge_port = int(edge_env["EDGE_PORT"])
+        edge = ManagedProcess(
+            [nginx, "-p", str(conf.parent), "-c", str(conf), "-g", "daemon off;"],
+            log_path=workdir / "nginx.log",
+        ).start()
+        processes.append(edge)
+        for port, proc in ((origin_port, origin), (bare_port, bare), (edge_port, edge)):
+            wait_for_port(port, timeout=30, proc=proc.proc)
+        micro_cache = "proxy_cache " in "".join(
+            p.read_text() for p in (conf.parent / "conf.d").glob("*.conf")
+        )
+
+        log("[3/6] registering the product-graph query (APQ POST) ...")
+        query = QUERY_FILE.read_text()
+        sha = hashlib.sha256(query.encode()).hexdigest()
+        extensions = json.dumps({"persistedQuery": {"version": 1, "sha256Hash": sha}})
+        body = json.dumps(
+            {"query": query, "variables": VARIABLES, "extensions": json.loads(extensions)}
+        ).encode()
+        status, _, _ = http(
+            f"http://127.0.0.1:{origin_port}/graphql", body, {"Content-Type": "application/json"}
+        )
+        assert status == 200
+        params = urllib.parse.urlencode(
+            {"extensions": extensions, "variables": json.dumps(VARIABLES)}
+        )
+        origin_url = f"http://127.0.0.1:{origin_port}/graphql?{params}"
+        edge_url = f"http://127.0.0.1:{edge_port}/graphql?{params}"
+        bare_url = f"http://127.0.0.1:{bare_port}/?" + urllib.parse.urlencode(
+            {"query": query, "variables": json.dumps(VARIABLES)}
+        )
+        static_url = f"http://127.0.0.1:{edge_port}/static/catalog/bench.json"
+        status, headers, payload = http(origin_url, headers={"Accept": "application/json"})
+        data = json.loads(payload)
+        edges = data["data"]["products"]["edges"]
+        assert status == 200 and "errors" not in data and len(edges) == 20
+        assert all(len(e["node"]["reviews"]["edges"]) == 5 for e in edges)
+        log(f"      origin GET: {len(payload)} bytes, Cache-Control: {headers['Cache-Control']}")
+        bare_status, _, bare_payload = http(bare_url)
+        assert bare_status == 200 and "errors" not in json.loads(bare_payload)
+
+        log("[4/6] counting SQL queries per request ...")
+        sql_5, sql_20 = sql_per_request_in_process(env, query)
+
+        results = {}
+        targets = [
+            ("bare graphene (no DB)", bare_url),
+            ("product graph, origin (APQ GET)", origin_url),
+            ("product graph, through the edge", edge_url),
+            ("NGINX static file (edge ceiling)", static_url),
+        ]
+        log(f"[5/6] load: wrk -t{args.threads} -c{args.connections} -d{duration}s per target")
+        for name, url in targets:
+            before = pg_transactions(database_url) if "origin" in name else 0
+            results[name] = wrk(url, duration, args.connections, args.threads)
+            if "origin" in name:
+                time.sleep(1.0)  # PostgreSQL publishes its counters about once a second
+                results[name]["pg_xacts"] = pg_transactions(database_url) - before
+            r = results[name]
+            log(
+                f"      {name:<36} {r['rps']:>9.0f} req/s  p50 {r['p50']:7.2f} ms  "
+                f"p99 {r['p99']:7.2f} ms  non-2xx {r['non2xx']}"
+            )
+
+        log("[6/6] summary")
+        origin_r = results["product graph, origin (APQ GET)"]
+        edge_r = results["product graph, through the edge"]
+        bare_r = results["bare graphene (no DB)"]
+        static_r = results["NGINX static file (edge ceiling)"]
+        log(f"  edge micro-cache in deploy/nginx: {'yes' if micro_cache else 'NO (proxy only)'}")
+        log(
+            f"  SQL queries per product-graph request (ORM, in-process): first=5 -> {sql_5}, "
+            f"first=20 -> {sql_20}; bare graphene: 0"
+        )
+        log(
+            f"  PostgreSQL transactions per origin request (pg_stat_database): "
+            f"{origin_r['pg_xacts'] / max(origin_r['requests'], 1):.2f}"
+        )
+        log(f"  origin / bare graphene:    {origin_r['rps'] / bare_r['rps']:.3f}x (target >= 0.5)")
+        log(f"  edge / NGINX static file:  {edge_r['rps'] / static_r['rps']:.3f}x (target >= 0.5)")
+        log(f"  total {time.monotonic() - started:.0f}s; workers {workers}; logs in {workdir}")
+        print(
+            json.dumps(
+                {
+                    "results": results,
+                    "sql_per_request": {"5": sql_5, "20": sql_20},
+                    "micro_cache": micro_cache,
+                }
+            ),
+            flush=True,
+        )
+        return 0
+    finally:
+        for proc in reversed(processes):
+            proc.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
