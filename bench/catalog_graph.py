@@ -53,8 +53,10 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def load_platform():
-    loader = importlib.machinery.SourceFileLoader("bin_platform", str(ROOT / "bin" / "platform"))
+def load_platform(checkout: Path = ROOT):
+    loader = importlib.machinery.SourceFileLoader(
+        "bin_platform", str(checkout / "bin" / "platform")
+    )
     spec = importlib.util.spec_from_loader("bin_platform", loader)
     module = importlib.util.module_from_spec(spec)
     loader.exec_module(module)
@@ -129,6 +131,8 @@ def wrk(url: str, duration: int, connections: int, threads: int) -> dict:
         timeout=duration + 30,
     )
     out = result.stdout
+    if not re.search(r"50%\s+\d", out):
+        sys.exit(f"wrk could not measure {url}:\n{out}{result.stderr}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
     p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
@@ -191,6 +195,13 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--products", type=int, default=2000)
+    parser.add_argument(
+        "--edge-checkout",
+        type=Path,
+        default=ROOT,
+        help="render the edge with bin/platform and deploy/nginx of this checkout (read only; "
+        "default: this one)",
+    )
     args = parser.parse_args()
     duration = max(1, min(args.duration, 12))
     if not shutil.which("wrk"):
@@ -253,13 +264,17 @@ def main() -> int:
         ).start()
         processes.append(bare)
 
-        platform = load_platform()
+        platform = load_platform(args.edge_checkout.resolve())
         edge_env = platform.load_env()
         for key in platform.DEFAULTS:
             if key.endswith("_PORT"):  # never the platform's own ports (8080, 8001, ...)
                 edge_env[key] = str(free_port())
         edge_env.update(
             {
+                # one catalog instance (the one started here) and one NGINX
+                "CATALOG_INSTANCES": "1",
+                "ORDER_INSTANCES": "1",
+                "EDGE_INSTANCES": "1",
                 "CATALOG_PORT": str(origin_port),
                 "VAR_DIR": str(workdir / "var"),
                 "STATIC_ROOT_BASE": str(workdir / "static"),
@@ -277,9 +292,7 @@ def main() -> int:
         processes.append(edge)
         for port, proc in ((origin_port, origin), (bare_port, bare), (edge_port, edge)):
             wait_for_port(port, timeout=30, proc=proc.proc)
-        micro_cache = "proxy_cache " in "".join(
-            p.read_text() for p in (conf.parent / "conf.d").glob("*.conf")
-        )
+        micro_cache = "proxy_cache " in "".join(p.read_text() for p in conf.parent.rglob("*.conf"))
 
         log("[3/6] registering the product-graph query (APQ POST) ...")
         query = QUERY_FILE.read_text()
@@ -307,6 +320,13 @@ def main() -> int:
         assert status == 200 and "errors" not in data and len(edges) == 20
         assert all(len(e["node"]["reviews"]["edges"]) == 5 for e in edges)
         log(f"      origin GET: {len(payload)} bytes, Cache-Control: {headers['Cache-Control']}")
+        for attempt in (1, 2):
+            status, headers, payload = http(edge_url, headers={"Accept": "application/json"})
+            assert status == 200 and len(json.loads(payload)["data"]["products"]["edges"]) == 20
+            log(
+                f"      edge GET #{attempt}: {status}, X-Cache-Status: "
+                f"{headers.get('X-Cache-Status', '-')}"
+            )
         bare_status, _, bare_payload = http(bare_url)
         assert bare_status == 200 and "errors" not in json.loads(bare_payload)
 
@@ -338,7 +358,10 @@ def main() -> int:
         edge_r = results["product graph, through the edge"]
         bare_r = results["bare graphene (no DB)"]
         static_r = results["NGINX static file (edge ceiling)"]
-        log(f"  edge micro-cache in deploy/nginx: {'yes' if micro_cache else 'NO (proxy only)'}")
+        log(
+            f"  edge rendered from {args.edge_checkout.resolve()}; micro-cache: "
+            f"{'yes' if micro_cache else 'NO (proxy only)'}"
+        )
         log(
             f"  SQL queries per product-graph request (ORM, in-process): first=5 -> {sql_5}, "
             f"first=20 -> {sql_20}; bare graphene: 0"

@@ -87,6 +87,7 @@ def served(tmp_path):
     for key in platform.DEFAULTS:
         if key.endswith("_PORT"):
             edge_env[key] = str(free_port())
+    edge_env.update({"CATALOG_INSTANCES": "1", "ORDER_INSTANCES": "1", "EDGE_INSTANCES": "1"})
     edge_env.update(
         {
             "CATALOG_PORT": str(origin_port),

@@ -157,3 +157,14 @@ def test_the_storefront_query_round_trip_like_apollo_client(client):
     assert again.json() == {
         "data": {"products": {"edges": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}}
     }
+
+
+def test_graphiql_is_served_only_when_the_setting_allows(client):
+    # test settings, like production, have GRAPHIQL off: a browser gets JSON, not the IDE
+    response = client.get("/graphql", HTTP_ACCEPT="text/html")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"] == {"code": "BAD_REQUEST"}
+    with override_settings(GRAPHIQL=True):
+        page = client.get("/graphql", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    assert b"graphiql" in page.content.lower()
