@@ -21,7 +21,7 @@ from typing import Any
 import redis
 
 from catalog_service.catalog import selectors
-from catalog_service.catalog.models import FlashSale, Product, Review
+from catalog_service.catalog.models import Product
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class CatalogLoaders:
         return products
 
     # --- what resolvers call -------------------------------------------------------------
-    def reviews(self, product: Product, first: int) -> tuple[list[Review], bool]:
+    def reviews(self, product: Product, first: int) -> tuple[list[selectors.ReviewRow], bool]:
         batch = self._reviews.get(first)
         if batch is None:
             batch = self._reviews[first] = _Batch(
@@ -73,7 +73,7 @@ class CatalogLoaders:
     def rating(self, product: Product) -> selectors.Rating:
         return self._rating.get(product.id, product)
 
-    def flash_sale(self, product: Product) -> FlashSale | None:
+    def flash_sale(self, product: Product) -> selectors.SaleRow | None:
         return self._flash_sale.get(product.id, product)
 
     def availability(self, product: Product) -> int | None | object:
