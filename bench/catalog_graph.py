@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Catalog product-graph benchmark (issue 3): requests/s, p50, p99, SQL queries per request.
 
-    source <your env>; .venv/bin/python bench/catalog_graph.py [--duration 8] [--connections 32]
+    source <your env>; .venv/bin/python bench/catalog_graph.py [--duration 8] [--edge-checkout PATH]
 
 In one run on this machine it starts, on free ports:
   * the catalog under gunicorn (production settings, WEB_WORKERS workers) on its database
@@ -118,6 +118,8 @@ def wrk(url: str, duration: int, connections: int, threads: int) -> dict:
     result = subprocess.run(
         [
             "wrk",
+            "--timeout",
+            "10s",
             f"-t{threads}",
             f"-c{connections}",
             f"-d{duration}s",
@@ -138,12 +140,15 @@ def wrk(url: str, duration: int, connections: int, threads: int) -> dict:
     p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = re.search(r"Socket errors: (.*)", out)
     return {
         "rps": rps,
         "p50": p50,
         "p99": p99,
         "non2xx": int(bad.group(1)) if bad else 0,
         "requests": total,
+        "connections": connections,
+        "socket_errors": errors.group(1).strip() if errors else "",
     }
 
 
@@ -192,7 +197,19 @@ def pg_transactions(database_url: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=8, help="seconds per target (max 12)")
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=32,
+        help="wrk connections for the edge and the static file",
+    )
+    parser.add_argument(
+        "--origin-connections",
+        type=int,
+        default=4,
+        help="wrk connections for gunicorn directly (2 per sync worker keeps both busy "
+        "without measuring queueing)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument(
@@ -335,22 +352,26 @@ def main() -> int:
 
         results = {}
         targets = [
-            ("bare graphene (no DB)", bare_url),
-            ("product graph, origin (APQ GET)", origin_url),
-            ("product graph, through the edge", edge_url),
-            ("NGINX static file (edge ceiling)", static_url),
+            ("bare graphene (no DB)", bare_url, args.origin_connections),
+            ("product graph, origin (APQ GET)", origin_url, args.origin_connections),
+            ("product graph, through the edge", edge_url, args.connections),
+            ("NGINX static file (edge ceiling)", static_url, args.connections),
         ]
-        log(f"[5/6] load: wrk -t{args.threads} -c{args.connections} -d{duration}s per target")
-        for name, url in targets:
+        log(
+            f"[5/6] load: wrk -t{args.threads} -d{duration}s per target, "
+            f"-c{args.origin_connections} at gunicorn, -c{args.connections} at the edge"
+        )
+        for name, url, connections in targets:
             before = pg_transactions(database_url) if "origin" in name else 0
-            results[name] = wrk(url, duration, args.connections, args.threads)
+            results[name] = wrk(url, duration, connections, args.threads)
             if "origin" in name:
                 time.sleep(1.0)  # PostgreSQL publishes its counters about once a second
                 results[name]["pg_xacts"] = pg_transactions(database_url) - before
             r = results[name]
             log(
                 f"      {name:<36} {r['rps']:>9.0f} req/s  p50 {r['p50']:7.2f} ms  "
-                f"p99 {r['p99']:7.2f} ms  non-2xx {r['non2xx']}"
+                f"p99 {r['p99']:7.2f} ms  c={connections} non-2xx {r['non2xx']}"
+                + (f" socket errors: {r['socket_errors']}" if r["socket_errors"] else "")
             )
 
         log("[6/6] summary")
