@@ -8,6 +8,8 @@ import json
 import pytest
 from catalog_factories import ProductFactory
 from django.test import override_settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.django_db
 
@@ -158,3 +160,60 @@ def test_wrong_variable_types_are_bad_user_input(gql):
     error = _error(response, 400)
     assert error["extensions"] == {"code": "BAD_USER_INPUT"}
     assert error["message"].startswith("Variable '$p' got invalid value 'many'")
+
+
+# --- whatever a client sends, the answer is a 4xx or a 200, never a 500 -----------------
+
+_FRAGMENTS = st.sampled_from(
+    [
+        "{",
+        "}",
+        "products",
+        "(first:",
+        "100000",
+        "-1",
+        ")",
+        "edges",
+        "node",
+        "sku",
+        "...",
+        "fragment F on Product",
+        "query",
+        "mutation",
+        "$n",
+        "a:",
+        "__schema",
+        '"x"',
+        "flashSales",
+        "product",
+        "reviews",
+        "@skip(if: true)",
+        "[",
+        "]",
+        ",",
+        "null",
+    ]
+)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    query=st.one_of(st.text(max_size=200), st.lists(_FRAGMENTS, max_size=40).map(" ".join)),
+    variables=st.one_of(
+        st.none(),
+        st.dictionaries(
+            st.sampled_from(["n", "first", "p"]),
+            st.one_of(st.integers(), st.text(max_size=5), st.none()),
+            max_size=3,
+        ),
+    ),
+)
+def test_no_input_makes_a_500(gql, query, variables):
+    response = gql.post(query, variables)
+    assert response.status_code in {200, 400, 405, 413}, response.content
+    payload = response.json()
+    assert "errors" in payload or "data" in payload
+    for error in payload.get("errors", []):
+        assert error["extensions"]["code"] != "INTERNAL_SERVER_ERROR", error
