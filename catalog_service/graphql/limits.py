@@ -52,6 +52,8 @@ class _Walk:
         self.cost = 0
 
     def _first(self, field: FieldNode) -> int | None:
+        """The page size the field will run with (its default when not given or null)."""
+        default = DEFAULT_FIRST.get(field.name.value)
         for arg in field.arguments or ():
             if arg.name.value != "first":
                 continue
@@ -59,11 +61,13 @@ class _Walk:
             if isinstance(value, VariableNode):
                 name = value.name.value
                 raw = self.variables.get(name, self.variable_defaults.get(name))
-                return int(raw) if isinstance(raw, int) else None
+                if isinstance(raw, int) and not isinstance(raw, bool):
+                    return raw
+                return default  # absent or null: the field default; a bad type fails later
             if isinstance(value, IntValueNode):
                 return int(value.value)
-            return None
-        return DEFAULT_FIRST.get(field.name.value)
+            return default
+        return default
 
     def visit(self, selection_set: SelectionSetNode, depth: int, multiplier: int, seen: tuple):
         for selection in selection_set.selections:

@@ -56,6 +56,7 @@ class Query(graphene.ObjectType):
         **_,
     ):
         ctx = info.context
+        first = DEFAULT_PAGE_SIZE if first is None else first  # `first: null` is the default
         check_page_size(first, ctx.max_page_size)
         rows, has_next = selectors.product_page(
             first=first,

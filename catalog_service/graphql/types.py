@@ -150,6 +150,7 @@ class Product(graphene.ObjectType):
 
     @staticmethod
     def resolve_reviews(product, info, first=DEFAULT_REVIEWS, **_):
+        first = DEFAULT_REVIEWS if first is None else first  # `first: null` is the default
         check_page_size(first, info.context.max_page_size)
         rows, has_next = info.context.loaders.reviews(product, first)
         edges = [ReviewConnection.Edge(node=r, cursor=encode_cursor("review", r.id)) for r in rows]

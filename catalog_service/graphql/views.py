@@ -122,8 +122,6 @@ def _json_param(raw, name: str):
 
 @method_decorator(csrf_exempt, name="dispatch")
 class CatalogGraphQLView(View):
-    http_method_names = ["get", "post", "options", "head"]
-
     def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         try:
             if request.method not in ("GET", "POST"):

@@ -81,6 +81,24 @@ def test_page_size_is_capped_at_100(gql, query, variables):
     assert error["extensions"] == {"code": "PAGE_SIZE_EXCEEDED", "limit": 100}
 
 
+def test_cost_counts_the_default_page_size_when_first_is_absent_or_null(gql):
+    # products defaults to 20 and reviews to 5, so each aliased block costs
+    # 1 + 20 + 20 + 20 * (1 + 5 + 5) = 261, and 20 of them 5220
+    blocks = " ".join(
+        f"a{i}: products(first: $p) {{ edges {{ node {{ reviews(first: $r) "
+        f"{{ edges {{ node {{ title }} }} }} }} }} }}"
+        for i in range(20)
+    )
+    error = _error(gql.post(f"query($p: Int, $r: Int) {{ {blocks} }}", {"p": None}), 400)
+    assert error["extensions"] == {"code": "QUERY_TOO_COSTLY", "limit": 5000, "actual": 5220}
+    ProductFactory(sku="NULL-1")
+    data = gql.data(
+        "{ products(first: null) { edges { node { sku reviews(first: null) "
+        "{ edges { cursor } } } } } }"
+    )
+    assert data == {"products": {"edges": [{"node": {"sku": "NULL-1", "reviews": {"edges": []}}}]}}
+
+
 def test_page_size_of_100_is_allowed(gql):
     ProductFactory.create_batch(3)
     data = gql.data("{ products(first: 100) { edges { cursor } } }")
