@@ -10,6 +10,7 @@ import pytest
 from catalog_factories import CategoryFactory, FlashSaleFactory, ProductFactory
 from django.core.management import call_command
 from django.db import transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from catalog_service.catalog import services
@@ -161,3 +162,18 @@ def test_publish_offers_command_republishes_everything(offers_redis, capsys):
     offers = get_offers(offers_redis, [p.sku for p in products])
     assert [o.per_shopper_limit for o in offers.values()] == [2, 0, 0]
     assert [o.sale_price for o in offers.values()] == ["60.00", "", ""]
+
+
+def test_redis_down_at_publish_keeps_the_committed_edit_and_says_how_to_fix(
+    private_redis, django_capture_on_commit_callbacks, caplog
+):
+    product = ProductFactory(sku="OFF-6", price=Decimal("10.00"))
+    url = private_redis.url(0)
+    private_redis.stop()
+    with (
+        override_settings(OFFERS_REDIS_URL=url, REDIS_TIMEOUT=0.2),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        services.product_update(product=product, price=Decimal("11.00"))
+    assert Product.objects.get(sku="OFF-6").price == Decimal("11.00")
+    assert any("run `manage.py catalog publish_offers`" in r.getMessage() for r in caplog.records)
