@@ -106,11 +106,13 @@ def http(
         return response.status, dict(response.headers), response.read()
 
 
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
 
 
 def _ms(text: str) -> float:
-    match = re.match(r"([\d.]+)(us|ms|s)", text)
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if match is None:
+        raise ValueError(f"unknown wrk latency {text!r}")
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -135,9 +137,12 @@ def wrk(url: str, duration: int, connections: int, threads: int) -> dict:
     out = result.stdout
     if not re.search(r"50%\s+\d", out):
         sys.exit(f"wrk could not measure {url}:\n{out}{result.stderr}")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    try:
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
+        p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    except (AttributeError, ValueError) as exc:
+        sys.exit(f"cannot read wrk's output for {url} ({exc}):\n{out}{result.stderr}")
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     total = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Socket errors: (.*)", out)
