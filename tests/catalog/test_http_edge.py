@@ -1,5 +1,6 @@
 """The catalog under real gunicorn behind the NGINX edge rendered from deploy/nginx: the
-APQ GET protocol, Cache-Control/ETag/304 and inventory from Redis, over real HTTP."""
+APQ GET protocol, Cache-Control/ETag/304 and inventory from Redis, over real HTTP; and the
+storefront page's own script, run by node against it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import json
+import re
 import shutil
+import subprocess
 import sys
 import urllib.error
 import urllib.parse
@@ -19,6 +22,7 @@ from catalog_factories import FlashSaleFactory, ProductFactory
 from django.conf import settings
 from django.db import connection
 
+from catalog_service.catalog.models import Product
 from shared.testing.processes import ManagedProcess, free_port, wait_for_port
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
@@ -187,3 +191,96 @@ def test_apq_get_through_gunicorn_and_the_edge(served, inventory):
         "available": 50,
         "status": "IN_STOCK",
     }
+
+
+_DOM_SHIM = r"""
+const BASE = process.env.BASE;
+class El {
+  constructor(tag) { this.tag = tag; this.children = []; this.className = ""; this._text = "";
+                     this.hidden = false; this.listeners = {}; }
+  append(...xs) { for (const x of xs) this.children.push(typeof x === "string" ? {text: x} : x); }
+  set textContent(v) { this._text = v; this.children = []; }
+  get textContent() {
+    const texts = this.children.map(c => c.text !== undefined ? c.text : c.textContent);
+    return this._text + texts.join("");
+  }
+  addEventListener(type, fn) { this.listeners[type] = fn; }
+}
+const nodes = {status: new El("p"), grid: new El("div"), more: new El("button"),
+               "product-graph-query": new El("script")};
+nodes["product-graph-query"]._text = process.env.QUERY_JSON;
+globalThis.document = {getElementById: id => nodes[id], createElement: tag => new El(tag)};
+const calls = [];
+const realFetch = globalThis.fetch;
+globalThis.fetch = (url, options) => {
+  calls.push(((options && options.method) || "GET") + " " + url.split("?")[0]);
+  return realFetch(BASE + url, options);
+};
+function report() {
+  const cards = nodes.grid.children.map(c => ({
+    badge: c.children.some(x => x.className === "badge"),
+    text: c.children.map(x => x.text !== undefined ? x.text : x.textContent).join(" | "),
+  }));
+  console.log(JSON.stringify({status: nodes.status.textContent, calls, cards,
+                              more: !nodes.more.hidden}));
+}
+let waited = 0;
+const timer = setInterval(() => {
+  waited += 50;
+  if (!nodes.status.textContent.startsWith("Loading") || waited > 8000) {
+    clearInterval(timer); report();
+  }
+}, 50);
+nodes.status._text = "Loading";
+"""
+
+
+def _run_storefront_script(edge: str) -> dict:
+    status, _, body = _request(f"{edge}/")
+    assert status == 200
+    html = body.decode()
+    script = re.search(r"<script>\s*(\"use strict\";[\s\S]*?)</script>", html).group(1)
+    query_json = re.search(
+        r'<script id="product-graph-query" type="application/json">([\s\S]*?)</script>', html
+    ).group(1)
+    node = shutil.which("node")
+    assert node, "node (Debian nodejs) runs the storefront's script in this test"
+    result = subprocess.run(
+        [node, "-e", _DOM_SHIM + script.replace('"use strict";', "", 1)],
+        env={"BASE": edge, "QUERY_JSON": query_json, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_storefront_page_lists_products_with_apq_get(served, inventory):
+    _, edge = served
+    on_sale = ProductFactory(sku="SF-1", name="Deal kettle", price="80.00")
+    FlashSaleFactory(product=on_sale, sale_price="40.00")
+    ProductFactory(sku="SF-2", name="Plain lamp", price="25.50")
+    inventory.set_available_many({"SF-1": 3, "SF-2": 0})
+
+    first = _run_storefront_script(edge)
+    # hash-only GET, PersistedQueryNotFound, one POST that registers the query
+    assert first["calls"] == ["GET /graphql", "POST /graphql"]
+    assert first["status"] == ""
+    assert first["more"] is False
+    assert first["cards"] == [
+        {
+            "badge": True,
+            "text": "Flash sale | Deal kettle | SF-1 | "
+            + f"{on_sale.category.name} | 40.00 EUR80.00 | No reviews yet | Only 3 left",
+        },
+        {
+            "badge": False,
+            "text": "Plain lamp | SF-2 | "
+            + f"{Product.objects.get(sku='SF-2').category.name} | 25.50 EUR | No reviews yet"
+            + " | Sold out",
+        },
+    ]
+    again = _run_storefront_script(edge)
+    assert again["calls"] == ["GET /graphql"]  # known hash: the cacheable GET only
+    assert again["cards"] == first["cards"]
