@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from catalog_factories import CategoryFactory, FlashSaleFactory, ProductFactory, ReviewFactory
@@ -14,6 +15,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+import catalog_service
 from catalog_service.graphql.context import GraphQLContext
 from catalog_service.graphql.queries import query_text
 
@@ -254,3 +256,16 @@ def test_redis_down_answers_the_page_with_an_inventory_error(gql, private_redis)
         ("INVENTORY_UNAVAILABLE", ["product", "inventory"])
     ]
     assert response["Cache-Control"] == "no-store"
+
+
+def test_the_catalog_never_writes_stock():
+    """Availability is read only here: fulfillment and the order service write it."""
+    writes = (".set_available", ".reserve(", ".release(", ".restock(", ".commit(reservation")
+    package = Path(catalog_service.__file__).parent
+    offenders = [
+        f"{path.relative_to(package)}: {call}"
+        for path in package.rglob("*.py")
+        for call in writes
+        if call in path.read_text()
+    ]
+    assert offenders == []
