@@ -67,7 +67,8 @@ def category_list() -> list[Category]:
     return list(Category.objects.order_by("name"))
 
 
-def flash_sale_list(*, active: bool | None, now: datetime) -> list[FlashSale]:
+def flash_sale_list(*, active: bool | None, now: datetime, limit: int) -> list[FlashSale]:
+    """Flash sales by start time, at most ``limit`` (the API's page size cap)."""
     qs = FlashSale.objects.filter(product__is_active=True).select_related(
         "product", "product__category"
     )
@@ -76,7 +77,7 @@ def flash_sale_list(*, active: bool | None, now: datetime) -> list[FlashSale]:
         qs = qs.filter(running)
     elif active is False:
         qs = qs.exclude(running)
-    return list(qs.order_by("starts_at", "id"))
+    return list(qs.order_by("starts_at", "id")[:limit])
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from .schema import DEFAULT_PAGE_SIZE
 from .types import DEFAULT_REVIEWS
 
 DEFAULT_FIRST = {"products": DEFAULT_PAGE_SIZE, "reviews": DEFAULT_REVIEWS}
-LIST_ESTIMATES = {"categories": 20, "flashSales": 20}
+LIST_ESTIMATES = {"categories": 20, "flashSales": 100}  # flashSales returns at most 100
 
 
 @dataclass(frozen=True)

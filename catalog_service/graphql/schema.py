@@ -42,6 +42,7 @@ class Query(graphene.ObjectType):
         graphene.NonNull(FlashSale),
         required=True,
         active=graphene.Boolean(description="true: running now; false: not; null: all."),
+        description="By start time, at most 100.",
     )
 
     @staticmethod
@@ -95,8 +96,9 @@ class Query(graphene.ObjectType):
 
     @staticmethod
     def resolve_flash_sales(root, info, active=None):
-        sales = selectors.flash_sale_list(active=active, now=info.context.now)
-        info.context.loaders.register([s.product for s in sales])
+        ctx = info.context
+        sales = selectors.flash_sale_list(active=active, now=ctx.now, limit=ctx.max_page_size)
+        ctx.loaders.register([s.product for s in sales])
         return sales
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from catalog_factories import CategoryFactory, FlashSaleFactory, ProductFactory
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -120,3 +121,11 @@ def test_flash_sales_active_filter_and_constant_queries(gql, inventory):
     assert later == {"flashSales": [{"product": {"sku": "FS-LATER"}}]}
     everything = gql.data("{ flashSales { product { sku } } }")
     assert len(everything["flashSales"]) == 5
+
+
+def test_flash_sales_are_capped_at_the_page_size(gql):
+    for n in range(4):
+        FlashSaleFactory(product=ProductFactory(sku=f"CAP-{n}"))
+    with override_settings(GRAPHQL_MAX_PAGE_SIZE=3):
+        data = gql.data("{ flashSales { product { sku } } }")
+    assert [s["product"]["sku"] for s in data["flashSales"]] == ["CAP-0", "CAP-1", "CAP-2"]
