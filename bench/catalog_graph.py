@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -157,34 +158,77 @@ def wrk(url: str, duration: int, connections: int, threads: int) -> dict:
     }
 
 
-def sql_per_request_in_process(env: dict[str, str], query: str) -> tuple[int, int]:
-    """SQL queries of one product-graph request through the real view (Django test client)."""
+BARE = "bare graphene (no DB)"
+ORIGIN = "product graph, origin (APQ GET)"
+EDGE = "product graph, through the edge"
+STATIC = "NGINX static file (edge ceiling)"
+
+
+def combine(parts: list[dict]) -> dict:
+    """One figure from alternating wrk slices: mean rate, median p50, worst p99."""
+    return {
+        "rps": statistics.mean(p["rps"] for p in parts),
+        "p50": statistics.median(p["p50"] for p in parts),
+        "p99": max(p["p99"] for p in parts),
+        "non2xx": sum(p["non2xx"] for p in parts),
+        "requests": sum(p["requests"] for p in parts),
+        "connections": parts[0]["connections"],
+        "socket_errors": "; ".join(p["socket_errors"] for p in parts if p["socket_errors"]),
+        "slices": [round(p["rps"], 1) for p in parts],
+    }
+
+
+def in_process(env: dict[str, str], query: str, rounds: int = 40) -> dict:
+    """In one process, no HTTP: SQL queries per product-graph request (first=5 and 20), then
+    the APQ GET through the whole Django stack and the bare graphene app, alternately, so
+    that both see the same machine load. Returns counts and median milliseconds."""
     code = f"""
-import json, os, django
+import json, os, statistics, sys, time, django
+from urllib.parse import urlencode
 os.environ["DJANGO_SETTINGS_MODULE"] = "catalog_service.config.settings.production"
 django.setup()
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+sys.path.insert(0, {str(ROOT)!r})
+from bench import catalog_bare_graphene as bare
+query, variables = {query!r}, {VARIABLES!r}
 client = Client(HTTP_HOST="127.0.0.1")
-body = json.dumps({{"query": {query!r}, "variables": {VARIABLES!r}}})
 counts = []
 for first in (5, 20):
-    variables = dict({VARIABLES!r}, first=first)
+    body = json.dumps({{"query": query, "variables": dict(variables, first=first)}})
     with CaptureQueriesContext(connection) as captured:
-        r = client.post("/graphql", json.dumps({{"query": {query!r}, "variables": variables}}),
-                        content_type="application/json")
+        r = client.post("/graphql", body, content_type="application/json")
     assert r.status_code == 200 and "errors" not in r.json(), r.content[:500]
     counts.append(len(captured.captured_queries))
-print(json.dumps(counts))
+import hashlib
+sha = hashlib.sha256(query.encode()).hexdigest()
+ext = {{"persistedQuery": {{"version": 1, "sha256Hash": sha}}}}
+client.post("/graphql", json.dumps({{"query": query, "variables": variables, "extensions": ext}}),
+            content_type="application/json")
+get = {{"extensions": json.dumps(ext), "variables": json.dumps(variables)}}
+environ = {{"QUERY_STRING": urlencode({{"query": query, "variables": json.dumps(variables)}})}}
+origin_ms, bare_ms = [], []
+for i in range({rounds} + 5):
+    t = time.perf_counter()
+    r = client.get("/graphql", get)
+    o = time.perf_counter() - t
+    assert r.status_code == 200
+    t = time.perf_counter()
+    bare.application(environ, lambda *a: None)
+    b = time.perf_counter() - t
+    if i >= 5:
+        origin_ms.append(o * 1000)
+        bare_ms.append(b * 1000)
+print(json.dumps({{"sql": counts, "origin_ms": statistics.median(origin_ms),
+                  "bare_ms": statistics.median(bare_ms)}}))
 """
     result = subprocess.run(
-        [PYTHON, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+        [PYTHON, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     if result.returncode != 0:
-        sys.exit(f"in-process SQL count failed:\n{result.stderr[-3000:]}")
-    five, twenty = json.loads(result.stdout.strip().splitlines()[-1])
-    return five, twenty
+        sys.exit(f"in-process measurement failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def pg_transactions(database_url: str) -> int:
@@ -352,38 +396,47 @@ def main() -> int:
         bare_status, _, bare_payload = http(bare_url)
         assert bare_status == 200 and "errors" not in json.loads(bare_payload)
 
-        log("[4/6] counting SQL queries per request ...")
-        sql_5, sql_20 = sql_per_request_in_process(env, query)
+        log("[4/6] SQL queries per request, and origin vs bare graphene in one process ...")
+        measured = in_process(env, query)
+        sql_5, sql_20 = measured["sql"]
 
-        results = {}
-        targets = [
-            ("bare graphene (no DB)", bare_url, args.origin_connections),
-            ("product graph, origin (APQ GET)", origin_url, args.origin_connections),
-            ("product graph, through the edge", edge_url, args.connections),
-            ("NGINX static file (edge ceiling)", static_url, args.connections),
-        ]
+        results: dict[str, dict] = {}
+        connections_of = {
+            BARE: args.origin_connections,
+            ORIGIN: args.origin_connections,
+            EDGE: args.connections,
+            STATIC: args.connections,
+        }
+        rounds = 3
         log(
-            f"[5/6] load: wrk -t{args.threads} -d{duration}s per target, "
-            f"-c{args.origin_connections} at gunicorn, -c{args.connections} at the edge"
+            f"[5/6] load: wrk -t{args.threads}, -c{args.origin_connections} at gunicorn "
+            f"(bare and origin alternate, {rounds} x {duration // rounds}s each, so both see "
+            f"the same machine load), -c{args.connections} at the edge ({duration}s each)"
         )
-        for name, url, connections in targets:
-            before = pg_transactions(database_url) if "origin" in name else 0
-            results[name] = wrk(url, duration, connections, args.threads)
-            if "origin" in name:
-                time.sleep(1.0)  # PostgreSQL publishes its counters about once a second
-                results[name]["pg_xacts"] = pg_transactions(database_url) - before
+        before = pg_transactions(database_url)
+        slices: dict[str, list[dict]] = {BARE: [], ORIGIN: []}
+        for _ in range(rounds):
+            for name, url in ((BARE, bare_url), (ORIGIN, origin_url)):
+                slices[name].append(
+                    wrk(url, max(1, duration // rounds), connections_of[name], args.threads)
+                )
+        time.sleep(1.0)  # PostgreSQL publishes its counters about once a second
+        pg_xacts = pg_transactions(database_url) - before  # the bare app uses no database
+        for name, parts in slices.items():
+            results[name] = combine(parts)
+        results[ORIGIN]["pg_xacts"] = pg_xacts
+        for name, url in ((EDGE, edge_url), (STATIC, static_url)):
+            results[name] = wrk(url, duration, connections_of[name], args.threads)
+        for name in (BARE, ORIGIN, EDGE, STATIC):
             r = results[name]
             log(
                 f"      {name:<36} {r['rps']:>9.0f} req/s  p50 {r['p50']:7.2f} ms  "
-                f"p99 {r['p99']:7.2f} ms  c={connections} non-2xx {r['non2xx']}"
+                f"p99 {r['p99']:7.2f} ms  c={connections_of[name]} non-2xx {r['non2xx']}"
                 + (f" socket errors: {r['socket_errors']}" if r["socket_errors"] else "")
             )
 
         log("[6/6] summary")
-        origin_r = results["product graph, origin (APQ GET)"]
-        edge_r = results["product graph, through the edge"]
-        bare_r = results["bare graphene (no DB)"]
-        static_r = results["NGINX static file (edge ceiling)"]
+        origin_r, edge_r, bare_r, static_r = (results[n] for n in (ORIGIN, EDGE, BARE, STATIC))
         log(
             f"  edge rendered from {args.edge_checkout.resolve()}; micro-cache: "
             f"{'yes' if micro_cache else 'NO (proxy only)'}"
@@ -397,6 +450,11 @@ def main() -> int:
             f"{origin_r['pg_xacts'] / max(origin_r['requests'], 1):.2f}"
         )
         log(f"  origin / bare graphene:    {origin_r['rps'] / bare_r['rps']:.3f}x (target >= 0.5)")
+        log(
+            f"  in one process, no HTTP: origin {measured['origin_ms']:.1f} ms, bare "
+            f"{measured['bare_ms']:.1f} ms per request (median) -> "
+            f"{measured['bare_ms'] / measured['origin_ms']:.3f}x"
+        )
         log(f"  edge / NGINX static file:  {edge_r['rps'] / static_r['rps']:.3f}x (target >= 0.5)")
         log(f"  total {time.monotonic() - started:.0f}s; workers {workers}; logs in {workdir}")
         print(
