@@ -3,13 +3,18 @@ dependencies, and Ctrl-C stops everything."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
 from shared.testing.processes import port_open
 
+ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("catalog", "order", "fulfillment")
 # Which dependencies each service's readiness depends on (catalog never uses the broker).
 NEEDS_BROKER = {"catalog": False, "order": True, "fulfillment": True}
@@ -68,6 +73,63 @@ def test_static_files_and_flower_are_served(platform):
     flower = requests.get(f"{platform.edge}/flower/healthcheck", timeout=5)
     assert flower.status_code == 200
     assert flower.text == "OK"
+
+
+def seed(platform, service: str, *args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", service, "seed_demo", *args],
+        cwd=ROOT,
+        env={**os.environ, **platform.env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+def test_an_order_placed_at_the_edge_is_fulfilled_end_to_end(platform):
+    """Browse (GraphQL) -> cart -> checkout (202) -> fulfillment worker -> status event back
+    -> the shopper sees "fulfilled"; stock, ledger and availability agree."""
+    seed(platform, "catalog", "--products", "25", "--reviews-min", "1", "--reviews-max", "2")
+    seed(platform, "fulfillment", "--count", "25")
+    sku = "SKU-000001"  # on flash sale in the demo data
+    query = '{ product(sku: "%s") { sku flashSale { perShopperLimit } inventory { available } } }'
+    graph = requests.post(f"{platform.edge}/graphql", json={"query": query % sku}, timeout=10)
+    assert graph.status_code == 200, graph.text
+    before = graph.json()["data"]["product"]["inventory"]["available"]
+    assert before == 100
+
+    shopper = requests.Session()
+    added = shopper.post(
+        f"{platform.edge}/api/cart/items", json={"sku": sku, "quantity": 2}, timeout=10
+    )
+    assert added.status_code in (200, 201), added.text
+    placed = shopper.post(
+        f"{platform.edge}/api/orders", headers={"Idempotency-Key": "e2e-1"}, timeout=10
+    )
+    assert placed.status_code == 202, placed.text
+    order = placed.json()
+    assert order["status"] == "accepted"
+
+    deadline = time.monotonic() + 60
+    status = None
+    while time.monotonic() < deadline:
+        status = shopper.get(f"{platform.edge}{order['status_url']}", timeout=10).json()
+        if status["status"] in ("fulfilled", "failed"):
+            break
+        time.sleep(0.5)
+    assert status["status"] == "fulfilled", status
+
+    internal = requests.get(
+        f"http://127.0.0.1:{platform.ports['FULFILLMENT_PORT']}/internal/orders/{order['order_id']}",
+        timeout=10,
+    ).json()
+    assert internal["payment"]["status"] == "captured", internal
+    after = requests.post(f"{platform.edge}/graphql", json={"query": query % sku}, timeout=10)
+    assert after.json()["data"]["product"]["inventory"]["available"] == before - 2
+    # Another shopper cannot read this order.
+    stranger = requests.get(f"{platform.edge}{order['status_url']}", timeout=10)
+    assert stranger.status_code == 404
 
 
 def test_redis_down_makes_every_service_unready_naming_redis_then_recovers(platform):
