@@ -66,7 +66,26 @@ class Platform:
     def edge(self) -> str:
         return f"http://127.0.0.1:{self.ports['EDGE_PORT']}"
 
+    def drop_databases(self) -> None:
+        """Start from empty databases: the runner's set-up creates and migrates them."""
+        import psycopg
+        from psycopg import sql
+
+        admin_url = os.environ.get(
+            "POSTGRES_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+        )
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            for var, url in self.env.items():
+                if var.endswith("_DATABASE_URL"):
+                    name = urlsplit(url).path.lstrip("/")
+                    admin.execute(
+                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                            sql.Identifier(name)
+                        )
+                    )
+
     def start(self, timeout: float = 240) -> Platform:
+        self.drop_databases()
         self.process = ManagedProcess(
             [sys.executable, str(ROOT / "bin" / "platform"), "up", "--no-seed"],
             env=self.env,
