@@ -19,3 +19,7 @@ CACHES = redis_caches("order")
 # Behind the edge each service lives under its own prefix for admin and static files.
 STATIC_URL = "/static/order/"
 STATIC_ROOT = STATIC_ROOT_BASE / "order"
+
+# Fulfillment's internal API, reached through the local Envoy sidecar (mTLS, retries and
+# metrics live there, not here: docs/edge-and-mesh.md).
+FULFILLMENT_URL = env("FULFILLMENT_URL", default="http://127.0.0.1:9101")
