@@ -213,14 +213,13 @@ def render_envoy(env: Mapping[str, str], *, out_dir: Path, sds_dir: Path) -> dic
     return paths
 
 
-def envoy_command(envoy: str, config: Path, *, base_id: int, log_level: str = "warn") -> list[str]:
-    """Envoy's argv; ``base_id`` keeps several Envoys on one host from sharing memory."""
+def envoy_command(envoy: str, config: Path, *, log_level: str = "warn") -> list[str]:
+    """Envoy's argv. No hot restart: several Envoys share this host without clashing."""
     return [
         envoy,
         "-c",
         str(config),
-        "--base-id",
-        str(base_id),
+        "--disable-hot-restart",
         "--log-level",
         log_level,
         "--concurrency",
