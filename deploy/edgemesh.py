@@ -125,6 +125,17 @@ def instance_ports(base: int, instances: int, stride: int) -> list[int]:
     return [base + stride * i for i in range(instances)]
 
 
+def service_ports(s: Mapping[str, str], service: str) -> list[int]:
+    """A service's instance ports; ``<SERVICE>_PORT_2`` overrides the second one."""
+    upper = service.upper()
+    ports = instance_ports(
+        int(s[f"{upper}_PORT"]), int(s[f"{upper}_INSTANCES"]), int(s["INSTANCE_PORT_STRIDE"])
+    )
+    if len(ports) > 1 and s.get(f"{upper}_PORT_2"):
+        ports[1] = int(s[f"{upper}_PORT_2"])
+    return ports
+
+
 def _servers(ports: list[int], *, extra: str = "max_fails=3 fail_timeout=5s") -> str:
     return "\n    ".join(f"server 127.0.0.1:{port} {extra};" for port in ports)
 
@@ -132,12 +143,13 @@ def _servers(ports: list[int], *, extra: str = "max_fails=3 fail_timeout=5s") ->
 def nginx_values(env: Mapping[str, str], *, prefix: Path, tls_dir: Path) -> dict[str, str]:
     """Every placeholder of deploy/nginx/*.template for a local (non-container) run."""
     s = settings(env)
-    stride = int(s["INSTANCE_PORT_STRIDE"])
     order_rate, order_burst = instance_share(
         rate=s["ORDER_RATE"], burst=int(s["ORDER_BURST"]), instances=int(s["EDGE_INSTANCES"])
     )
     trusted = [p.strip() for p in s["EDGE_TRUSTED_PROXIES"].split(",") if p.strip()]
-    static_root = Path(s.get("VAR_DIR", str(ROOT / "var"))) / "static"
+    static_root = Path(
+        s.get("STATIC_ROOT_BASE") or Path(s.get("VAR_DIR", str(ROOT / "var"))) / "static"
+    )
     return {
         "NGINX_USER": "user root;" if os.geteuid() == 0 else "",
         "NGINX_WORKERS": s["NGINX_WORKERS"],
@@ -152,12 +164,8 @@ def nginx_values(env: Mapping[str, str], *, prefix: Path, tls_dir: Path) -> dict
         "EDGE_MICROCACHE_TTL": s["EDGE_MICROCACHE_TTL"],
         "EDGE_MAX_BODY": s["EDGE_MAX_BODY"],
         "EDGE_REAL_IP_FROM": "".join(f"set_real_ip_from {p};\n" for p in trusted),
-        "CATALOG_SERVERS": _servers(
-            instance_ports(int(s["CATALOG_PORT"]), int(s["CATALOG_INSTANCES"]), stride)
-        ),
-        "ORDER_SERVERS": _servers(
-            instance_ports(int(s["ORDER_PORT"]), int(s["ORDER_INSTANCES"]), stride)
-        ),
+        "CATALOG_SERVERS": _servers(service_ports(s, "catalog")),
+        "ORDER_SERVERS": _servers(service_ports(s, "order")),
         "FULFILLMENT_SERVERS": _servers([int(s["FULFILLMENT_PORT"])]),
         "FLOWER_UPSTREAM": f"127.0.0.1:{s['FLOWER_PORT']}",
         "ORDER_RATE_PER_INSTANCE": order_rate,

@@ -130,7 +130,12 @@ _tokens: dict[str, object] = {}
 
 @signals.task_prerun.connect
 def _bind_request_id(task_id=None, task=None, **_):
-    request_id = clean_request_id(getattr(task.request, REQUEST_ID_HEADER, None))
+    # A worker merges message headers into the request; an eager apply keeps them apart.
+    request = task.request
+    request_id = clean_request_id(
+        getattr(request, REQUEST_ID_HEADER, None)
+        or (getattr(request, "headers", None) or {}).get(REQUEST_ID_HEADER)
+    )
     _tokens[task_id] = set_request_id(request_id or task_id)
 
 

@@ -1,0 +1,119 @@
+"""System tests: real processes (the runner, gunicorn, celery, nginx) on free ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from shared.testing import ManagedProcess, PrivateRabbitMQ, PrivateRedis, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DEFAULT_DATABASE_URLS = {
+    "CATALOG_DATABASE_URL": "postgres://catalog:catalog@127.0.0.1:5432/catalog",
+    "ORDER_DATABASE_URL": "postgres://orders:orders@127.0.0.1:5432/orders",
+    "FULFILLMENT_DATABASE_URL": "postgres://fulfillment:fulfillment@127.0.0.1:5432/fulfillment",
+}
+
+
+def systest_database_urls(suffix: str) -> dict[str, str]:
+    """The configured database URLs with ``_<suffix>`` added to each database name, so a
+    system test never touches the databases of a platform running on this machine."""
+    urls = {}
+    for var, default in DEFAULT_DATABASE_URLS.items():
+        parts = urlsplit(os.environ.get(var, default))
+        urls[var] = urlunsplit(parts._replace(path=f"{parts.path}_{suffix}"))
+    return urls
+
+
+class Platform:
+    """`bin/platform up` run as a user would, with every port and backing service private."""
+
+    def __init__(self, workdir: Path, redis: PrivateRedis, rabbitmq: PrivateRabbitMQ):
+        self.workdir = workdir
+        self.redis = redis
+        self.rabbitmq = rabbitmq
+        self.ports = {
+            name: free_port()
+            for name in (
+                "EDGE_PORT",
+                "CATALOG_PORT",
+                "ORDER_PORT",
+                "FULFILLMENT_PORT",
+                "FLOWER_PORT",
+                # edge and mesh (issue 6): TLS, second instances, sidecars
+                "EDGE_TLS_PORT",
+                "CATALOG_PORT_2",
+                "ORDER_PORT_2",
+                "FULFILLMENT_OUTBOUND_PORT",
+                "FULFILLMENT_INBOUND_PORT",
+                "ORDER_SIDECAR_ADMIN_PORT",
+                "FULFILLMENT_SIDECAR_ADMIN_PORT",
+            )
+        }
+        self.env = {
+            **{k: str(v) for k, v in self.ports.items()},
+            **systest_database_urls("systest"),
+            "DJANGO_ENV": "local",
+            "VAR_DIR": str(workdir / "var"),
+            "REDIS_URL": redis.url(0),
+            "CELERY_BROKER_URL": rabbitmq.url,
+            "WEB_WORKERS": "1",
+            "NGINX_WORKERS": "1",
+            "LOG_FORMAT": "json",
+        }
+        self.process: ManagedProcess | None = None
+
+    @property
+    def edge(self) -> str:
+        return f"http://127.0.0.1:{self.ports['EDGE_PORT']}"
+
+    def start(self, timeout: float = 240) -> Platform:
+        self.process = ManagedProcess(
+            [sys.executable, str(ROOT / "bin" / "platform"), "up", "--no-seed"],
+            env=self.env,
+            cwd=ROOT,
+            log_path=self.workdir / "platform.log",
+        ).start()
+        deadline = time.monotonic() + timeout
+        while "The platform is up" not in self.process.log():
+            if not self.process.alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the platform did not come up:\n{self.process.log()[-6000:]}")
+            time.sleep(0.5)
+        return self
+
+    def stop(self) -> int | None:
+        """Ctrl-C, as a user at the terminal would (SIGINT to the process group)."""
+        if self.process is None:
+            return None
+        return self.process.stop(timeout=45, sig=signal.SIGINT)
+
+
+@pytest.fixture(scope="module")
+def backing(tmp_path_factory):
+    """A private Redis and RabbitMQ for the module: fault tests stop and start them."""
+    work = tmp_path_factory.mktemp("backing")
+    redis = PrivateRedis(work / "redis").start()
+    rabbitmq = PrivateRabbitMQ(work / "rabbitmq").start()
+    try:
+        yield redis, rabbitmq
+    finally:
+        redis.stop()
+        rabbitmq.destroy()
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, backing):
+    redis, rabbitmq = backing
+    running = Platform(tmp_path_factory.mktemp("platform"), redis, rabbitmq).start()
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -1,0 +1,110 @@
+"""The run command end to end: every process up behind NGINX, readiness follows the
+dependencies, and Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from shared.testing.processes import port_open
+
+SERVICES = ("catalog", "order", "fulfillment")
+# Which dependencies each service's readiness depends on (catalog never uses the broker).
+NEEDS_BROKER = {"catalog": False, "order": True, "fulfillment": True}
+
+pytestmark = pytest.mark.system
+
+
+def readyz(platform, service: str) -> requests.Response:
+    return requests.get(f"{platform.edge}/health/{service}/readyz", timeout=10)
+
+
+def wait_for_status(platform, service: str, status: int, timeout: float = 20) -> requests.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = readyz(platform, service)
+        if response.status_code == status or time.monotonic() > deadline:
+            return response
+        time.sleep(0.3)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_healthz_and_readyz_answer_200_through_nginx(platform, service):
+    health = requests.get(f"{platform.edge}/health/{service}/healthz", timeout=5)
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "service": service}
+    assert health.headers["Server"] == "nginx"
+    ready = readyz(platform, service)
+    assert ready.status_code == 200, ready.text
+    expected = {"database", "redis"} | ({"broker"} if NEEDS_BROKER[service] else set())
+    assert set(ready.json()["checks"]) == expected
+
+
+def test_request_id_is_added_at_the_edge_and_kept_when_given(platform):
+    given = requests.get(
+        f"{platform.edge}/health/order/healthz", headers={"X-Request-ID": "edge-test-1"}, timeout=5
+    )
+    assert given.headers["X-Request-ID"] == "edge-test-1"
+    made = requests.get(f"{platform.edge}/health/order/healthz", timeout=5)
+    assert len(made.headers["X-Request-ID"]) == 32
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_admin_and_metrics_are_routed(platform, service):
+    login = requests.get(f"{platform.edge}/admin/{service}/login/", timeout=5)
+    assert login.status_code == 200
+    assert f"{service} admin" in login.text
+    metrics = requests.get(f"{platform.edge}/metrics/{service}", timeout=5)
+    assert metrics.status_code == 200
+    assert "django_http_requests_total_by_method_total" in metrics.text
+
+
+def test_static_files_and_flower_are_served(platform):
+    css = requests.get(f"{platform.edge}/static/order/admin/css/base.css", timeout=5)
+    assert css.status_code == 200
+    assert css.headers["Content-Type"] == "text/css"
+    flower = requests.get(f"{platform.edge}/flower/healthcheck", timeout=5)
+    assert flower.status_code == 200
+    assert flower.text == "OK"
+
+
+def test_redis_down_makes_every_service_unready_naming_redis_then_recovers(platform):
+    redis = platform.redis
+    redis.stop()
+    try:
+        for service in SERVICES:
+            response = wait_for_status(platform, service, 503)
+            assert response.status_code == 503, response.text
+            assert response.json()["down"] == ["redis"]
+    finally:
+        redis.start()
+    for service in SERVICES:
+        assert wait_for_status(platform, service, 200).status_code == 200
+
+
+def test_rabbitmq_down_makes_order_and_fulfillment_unready_naming_the_broker(platform):
+    rabbitmq = platform.rabbitmq
+    rabbitmq.stop()
+    try:
+        for service in ("order", "fulfillment"):
+            response = wait_for_status(platform, service, 503)
+            assert response.status_code == 503, response.text
+            assert response.json()["down"] == ["broker"]
+        # Browsing does not depend on the broker: the catalog stays ready.
+        assert readyz(platform, "catalog").status_code == 200
+    finally:
+        rabbitmq.start()
+    for service in SERVICES:
+        assert wait_for_status(platform, service, 200, timeout=30).status_code == 200
+
+
+def test_ctrl_c_stops_every_process(platform):
+    """Last in the module: SIGINT to the runner leaves no process and no port behind."""
+    code = platform.stop()
+    assert code == 0, platform.process.log()[-3000:]
+    assert not platform.process.alive()
+    for name, port in platform.ports.items():
+        assert not port_open(port), f"{name} {port} still open after Ctrl-C"
+    assert "The platform has stopped (as asked)." in platform.process.log()
