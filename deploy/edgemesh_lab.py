@@ -8,11 +8,13 @@ must script its answers (say, one 503) or count what reached it.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import re
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -59,13 +61,25 @@ class Stub:
     script: Callable[[str, str, Mapping[str, str], bytes], Answer]
     port: int = field(default_factory=free_port)
     hits: Counter = field(default_factory=Counter)
+    seen: list = field(default_factory=list)
 
     def __post_init__(self):
         stub = self
         lock = threading.Lock()
+        self.connections: set = set()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                with lock:
+                    stub.connections.add(self.connection)
+
+            def finish(self):
+                with lock:
+                    stub.connections.discard(self.connection)
+                super().finish()
 
             def _serve(self):
                 length = int(self.headers.get("Content-Length") or 0)
@@ -73,6 +87,8 @@ class Stub:
                 path = self.path.split("?", 1)[0]
                 with lock:
                     stub.hits[(self.command, path)] += 1
+                    if len(stub.seen) < 10000:
+                        stub.seen.append((self.command, self.path, dict(self.headers)))
                 status, headers, payload = stub.script(
                     self.command, self.path, dict(self.headers), body
                 )
@@ -98,8 +114,12 @@ class Stub:
         return self.hits[(method, path)]
 
     def stop(self) -> None:
+        """Stop listening and cut every open (kept-alive) connection: really gone."""
         self.server.shutdown()
         self.server.server_close()
+        for conn in list(self.connections):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
 
 def json_answer(status: int, payload: dict, **headers: str) -> Answer:
@@ -114,12 +134,16 @@ class Reply:
     status: int
     headers: dict[str, str]
     body: bytes
+    raw_headers: list[tuple[str, str]] = field(default_factory=list)
 
     def json(self):
         return json.loads(self.body)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+    def header_values(self, name: str) -> list[str]:
+        return [v for k, v in self.raw_headers if k.lower() == name.lower()]
 
 
 def request(
@@ -143,7 +167,8 @@ def request(
         conn.request(method, path, body=body, headers=dict(headers or {}))
         resp = conn.getresponse()
         data = resp.read()
-        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+        raw = resp.getheaders()
+        return Reply(resp.status, {k.lower(): v for k, v in raw}, data, raw)
     finally:
         if own:
             conn.close()
@@ -331,6 +356,52 @@ def start_gunicorn(
     ).start()
     wait_for_port(port, proc=process.proc, timeout=60)
     return process
+
+
+def service_database(service: str, suffix: str) -> dict[str, str]:
+    """``<SERVICE>_DATABASE_URL`` with ``_<suffix>`` added to the name: the test's own database,
+    never a running platform's."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    defaults = {"catalog": "catalog", "order": "orders", "fulfillment": "fulfillment"}
+    var = f"{service.upper()}_DATABASE_URL"
+    name = defaults[service]
+    parts = urlsplit(os.environ.get(var, f"postgres://{name}:{name}@127.0.0.1:5432/{name}"))
+    url = urlunsplit(parts._replace(path=f"{parts.path}_{suffix}"))
+    return {var: url}
+
+
+def migrate(service: str, env: Mapping[str, str]) -> None:
+    """Create the service's database (and role) if missing, then migrate it."""
+    from urllib.parse import urlsplit
+
+    import psycopg
+    from psycopg import sql
+
+    url = urlsplit(env[f"{service.upper()}_DATABASE_URL"])
+    admin_url = os.environ.get("POSTGRES_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+        role, dbname = url.username, url.path.lstrip("/")
+        if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+            admin.execute(
+                sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(url.password or "")
+                )
+            )
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
+            admin.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(dbname), sql.Identifier(role)
+                )
+            )
+    subprocess.run(
+        [PYTHON, str(ROOT / "manage.py"), service, "migrate", "--noinput", "-v", "0"],
+        env={**os.environ, "DJANGO_ENV": "test", **env},
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def wait_http(port: int, path: str, *, status: int = 200, timeout: float = 30.0) -> Reply:
