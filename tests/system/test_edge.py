@@ -10,6 +10,7 @@ answers (a 502, a Set-Cookie, a slow reply, going away).
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import sys
 import threading
@@ -437,3 +438,42 @@ def test_the_budget_split_never_exceeds_the_total():
     assert edgemesh.instance_share(rate="50r/s", burst=25, instances=3) == ("1000r/m", 8)
     with pytest.raises(ValueError):
         edgemesh.instance_share(rate="1r/m", burst=0, instances=2)
+
+
+def test_the_runner_renders_and_checks_the_edge_and_both_sidecars(tmp_path):
+    ports = {
+        name: str(free_port())
+        for name in (
+            "EDGE_PORT",
+            "EDGE_TLS_PORT",
+            "CATALOG_PORT",
+            "ORDER_PORT",
+            "FULFILLMENT_PORT",
+            "FLOWER_PORT",
+            "FULFILLMENT_OUTBOUND_PORT",
+            "FULFILLMENT_INBOUND_PORT",
+            "ORDER_SIDECAR_ADMIN_PORT",
+            "FULFILLMENT_SIDECAR_ADMIN_PORT",
+        )
+    }
+    result = lab.run(
+        sys.executable,
+        str(ROOT / "bin" / "platform"),
+        "render",
+        env={**os.environ, **ports, "VAR_DIR": str(tmp_path), "ORDER_PORT_2": "18999"},
+        cwd=ROOT,
+    )
+    assert "mesh CA, order certificate, fulfillment certificate, edge TLS certificate" in (
+        result.stdout
+    )
+    conf = (tmp_path / "nginx" / "conf.d" / "flashsale.conf").read_text()
+    catalog_2 = int(ports["CATALOG_PORT"]) + 100
+    assert f"server 127.0.0.1:{ports['CATALOG_PORT']} max_fails=3 fail_timeout=5s;" in conf
+    assert f"server 127.0.0.1:{catalog_2} max_fails=3 fail_timeout=5s;" in conf
+    assert "server 127.0.0.1:18999 max_fails=3 fail_timeout=5s;" in conf
+    assert f"listen 127.0.0.1:{ports['EDGE_TLS_PORT']} ssl http2;" in conf
+    order = (tmp_path / "envoy" / "order.yaml").read_text()
+    assert f"port_value: {ports['FULFILLMENT_OUTBOUND_PORT']}" in order
+    assert f"path: {tmp_path / 'mesh' / 'sds' / 'order.yaml'}" in order
+    for name in ("order", "fulfillment", "mesh-ca"):
+        assert (tmp_path / "mesh" / "sds" / f"{name}.yaml").exists()
