@@ -263,3 +263,29 @@ def test_every_consul_file_is_a_known_kind_and_applied_by_the_script():
         service = json.loads(path.read_text())["service"]
         assert "sidecar_service" in service["connect"], path.name
     assert "services/*.json" in script
+
+
+def test_docker_compose_runs_a_sidecar_beside_each_registered_mesh_service():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    config = services["consul-config"]
+    assert "./deploy/consul:/deploy/consul:ro" in config["volumes"]
+    assert config["command"] == ["sh", "/deploy/consul/apply.sh"]
+    assert (
+        "./deploy/consul/server.hcl:/consul/config/server.hcl:ro" in (services["consul"]["volumes"])
+    )
+    for name in ("order", "fulfillment"):
+        assert consul_service(name)["name"] == name
+        bootstrap = services[f"{name}-sidecar-bootstrap"]["command"][2]
+        assert f"-sidecar-for {name} " in bootstrap
+        assert f"> /bootstrap/{name}.json" in bootstrap
+        sidecar = services[f"{name}-sidecar"]
+        # Same network namespace: order's app reaches its sidecar on 127.0.0.1:9101, and
+        # fulfillment's sidecar reaches its app on 127.0.0.1:8000.
+        assert sidecar["network_mode"] == f"service:{name}"
+        assert sidecar["command"][:3] == ["envoy", "-c", f"/bootstrap/{name}.json"]
+        assert sidecar["depends_on"][f"{name}-sidecar-bootstrap"] == {
+            "condition": "service_completed_successfully"
+        }
+    proxy = consul_service("fulfillment")["connect"]["sidecar_service"]["proxy"]
+    assert proxy["local_service_port"] == 8000
+    assert "0.0.0.0:8000" in services["fulfillment"]["command"]

@@ -21,6 +21,7 @@ from http.client import HTTPConnection, HTTPSConnection
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "deploy"))
@@ -477,3 +478,22 @@ def test_the_runner_renders_and_checks_the_edge_and_both_sidecars(tmp_path):
     assert f"path: {tmp_path / 'mesh' / 'sds' / 'order.yaml'}" in order
     for name in ("order", "fulfillment", "mesh-ca"):
         assert (tmp_path / "mesh" / "sds" / f"{name}.yaml").exists()
+
+
+def test_the_container_edge_makes_a_certificate_when_none_is_mounted(tmp_path):
+    script = ROOT / "deploy" / "nginx" / "docker-entrypoint.d" / "15-edge-tls.sh"
+    env = {
+        **os.environ,
+        "EDGE_TLS_CERT": str(tmp_path / "tls" / "cert.pem"),
+        "EDGE_TLS_KEY": str(tmp_path / "tls" / "key.pem"),
+    }
+    first = lab.run("sh", str(script), env=env)
+    assert "made a self-signed certificate for localhost" in first.stdout
+    cert = x509.load_pem_x509_certificate((tmp_path / "tls" / "cert.pem").read_bytes())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert os.stat(tmp_path / "tls" / "key.pem").st_mode & 0o777 == 0o600
+    # A mounted (or already made) certificate is kept.
+    again = lab.run("sh", str(script), env=env)
+    assert again.stdout.strip() == f"edge-tls: using {tmp_path / 'tls' / 'cert.pem'}"
+    assert os.access(script, os.X_OK)  # the nginx image runs only executable scripts
