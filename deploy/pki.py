@@ -22,6 +22,7 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -164,6 +165,10 @@ def ca_ensure(*, directory: Path, name: str = "flashsale mesh CA", days: int = C
     ca_dir = directory / "ca"
     if (ca_dir / "ca.pem").exists() and (ca_dir / "ca.key").exists():
         return False
+    if (directory / "trust.pem").exists():
+        # A mesh already exists (a CA rotation may be between its two renames): never mint
+        # a CA nobody trusts.
+        return False
     key = _key()
     cert = _ca_certificate(name, key, days)
     _write_atomic(ca_dir / "ca.key", _key_pem(key), mode=0o600)
@@ -194,6 +199,48 @@ def trust_write(*, directory: Path, pems: list[bytes]) -> None:
     }
     # JSON is YAML: Envoy's file-based SDS reads either.
     _write_atomic(directory / "sds" / f"{CA_SECRET}.yaml", json.dumps(resource, indent=1).encode())
+
+
+def ca_rotate(*, directory: Path, phase: str, ttl: int = DEFAULT_TTL) -> str:
+    """Replace the mesh CA without a failed handshake, in three phases (run them in order,
+    letting the sidecars pick up each step):
+
+    ``begin``  a new CA in ``ca-next/``; the trust bundle holds old and new, so certificates
+               from either are accepted everywhere.
+    ``switch`` the new CA becomes ``ca/`` (the old one moves to ``ca-old/``) and every
+               service certificate is re-issued from it.
+    ``finish`` the trust bundle holds only the new CA; ``ca-old/`` is deleted.
+    """
+    ca_dir, next_dir, old_dir = directory / "ca", directory / "ca-next", directory / "ca-old"
+    if phase == "begin":
+        if next_dir.exists():
+            raise RuntimeError(f"{next_dir} exists: a rotation is under way (run switch)")
+        key = _key()
+        cert = _ca_certificate(f"flashsale mesh CA {_now():%Y%m%d%H%M%S}", key, CA_DAYS)
+        _write_atomic(next_dir / "ca.key", _key_pem(key), mode=0o600)
+        _write_atomic(next_dir / "ca.pem", _cert_pem(cert))
+        trust_write(
+            directory=directory,
+            pems=[(ca_dir / "ca.pem").read_bytes(), (next_dir / "ca.pem").read_bytes()],
+        )
+        return "trust bundle: old + new CA"
+    if phase == "switch":
+        if not next_dir.exists():
+            raise RuntimeError("no new CA: run `ca-rotate begin` first")
+        if old_dir.exists():
+            shutil.rmtree(old_dir)
+        os.replace(ca_dir, old_dir)
+        os.replace(next_dir, ca_dir)
+        services = [s.parent.name for s in sorted(directory.glob("*/cert.pem"))]
+        services = [s for s in services if s not in ("edge",)]
+        for service in services:
+            issue(directory=directory, service=service, ttl=ttl)
+        return f"new CA in use; re-issued {', '.join(services)}"
+    if phase == "finish":
+        trust_write(directory=directory, pems=[(ca_dir / "ca.pem").read_bytes()])
+        shutil.rmtree(old_dir, ignore_errors=True)
+        return "trust bundle: new CA only"
+    raise ValueError(f"unknown phase {phase!r} (begin, switch, finish)")
 
 
 # --- service certificates ---------------------------------------------------------------
@@ -325,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     p_rot.add_argument("--ttl", type=int, default=DEFAULT_TTL)
     p_rot.add_argument("--watch", action="store_true", help="keep doing it (for the Procfile)")
     p_rot.add_argument("--every", type=float, default=30.0, help="seconds between checks")
+    p_ca = sub.add_parser("ca-rotate", help="replace the mesh CA: begin, switch, finish")
+    p_ca.add_argument("phase", choices=("begin", "switch", "finish"))
+    p_ca.add_argument("--ttl", type=int, default=DEFAULT_TTL)
     sub.add_parser("edge-tls", help="the edge's local TLS certificate (own CA)")
     sub.add_parser("show", help="print each service's identity and expiry")
     args = parser.parse_args(argv)
@@ -342,8 +392,14 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
         signal.signal(signal.SIGINT, lambda *_: stop.append(1))
         while True:
-            for service in rotate_due(directory=directory, ttl=args.ttl):
-                print(f"mesh-certs: rotated {_describe(directory, service)}", flush=True)
+            try:
+                for service in rotate_due(directory=directory, ttl=args.ttl):
+                    print(f"mesh-certs: rotated {_describe(directory, service)}", flush=True)
+            except (OSError, ValueError) as exc:
+                if not args.watch:
+                    raise
+                # A CA rotation in progress, say: try again at the next tick.
+                print(f"mesh-certs: rotation check failed ({exc}); retrying", flush=True)
             if not args.watch or stop:
                 break
             deadline = time.monotonic() + args.every
@@ -351,6 +407,11 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.5)
             if stop:
                 break
+    elif args.command == "ca-rotate":
+        print(
+            f"mesh-certs: ca-rotate {args.phase}: "
+            f"{ca_rotate(directory=directory, phase=args.phase, ttl=args.ttl)}"
+        )
     elif args.command == "edge-tls":
         wrote = edge_tls(directory=directory)
         state = "wrote" if wrote else "kept (still valid)"

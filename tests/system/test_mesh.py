@@ -10,6 +10,7 @@ and count how many times a request reached it.
 from __future__ import annotations
 
 import http.client
+import shutil
 import socket
 import ssl
 import subprocess
@@ -372,3 +373,64 @@ def test_order_reaches_the_real_fulfillment_app_only_through_the_mesh(real_fulfi
         mesh.inbound_port, lab.mtls_context(mesh.mesh_dir, "catalog"), "GET", "/healthz"
     )
     assert denied.status == 403
+
+
+def test_the_mesh_ca_is_replaced_under_load_without_a_failed_request(tmp_path):
+    stub = lab.Stub(lambda m, p, h, b: lab.json_answer(200, {"ok": True}))
+    mesh = lab.start_mesh(tmp_path, fulfillment_port=stub.port)
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def load():
+        conn = http.client.HTTPConnection("127.0.0.1", mesh.outbound_port, timeout=10)
+        deadline = time.monotonic() + 30
+        while not stop.is_set() and time.monotonic() < deadline:
+            statuses.append(lab.request(0, "GET", "/status", conn=conn).status)
+        conn.close()
+
+    def ca_subject(mesh_dir: Path) -> str:
+        return x509.load_pem_x509_certificate(
+            (mesh_dir / "ca" / "ca.pem").read_bytes()
+        ).subject.rfc4514_string()
+
+    def mesh_certs(*args: str) -> str:
+        return lab.run(
+            sys.executable, str(ROOT / "bin" / "mesh-certs"), "--dir", str(mesh.mesh_dir), *args
+        ).stdout
+
+    try:
+        old_ca = ca_subject(mesh.mesh_dir)
+        threads = [threading.Thread(target=load) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        assert "old + new CA" in mesh_certs("ca-rotate", "begin")
+        time.sleep(1.5)  # both sidecars load the two-CA bundle
+        served = served_serial(mesh)
+        old_identity = tmp_path / "old-identity"
+        shutil.copytree(mesh.mesh_dir / "order", old_identity / "order")
+        assert "re-issued fulfillment, order" in mesh_certs("ca-rotate", "switch")
+        deadline = time.monotonic() + 10
+        while served_serial(mesh) == served:
+            assert time.monotonic() < deadline, "fulfillment's sidecar kept the old certificate"
+            time.sleep(0.1)
+        time.sleep(1.5)
+        assert "new CA only" in mesh_certs("ca-rotate", "finish")
+        time.sleep(1.5)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
+        assert ca_subject(mesh.mesh_dir) != old_ca
+        assert not (mesh.mesh_dir / "ca-old").exists()
+        assert len(statuses) > 100
+        assert set(statuses) == {200}, f"{len([s for s in statuses if s != 200])} failed"
+        # New handshakes use the new chain end to end.
+        assert call(mesh, "GET", "/after").status == 200
+        # After finish only the new CA is trusted: order's identity from the old CA is refused.
+        old_ctx = lab.mtls_context(old_identity, "order", ca=mesh.mesh_dir / "trust.pem")
+        old_ctx.verify_mode = ssl.CERT_NONE  # only the server's check of us matters here
+        with pytest.raises((ssl.SSLError, ConnectionResetError, http.client.RemoteDisconnected)):
+            lab.mtls_request(mesh.inbound_port, old_ctx, "GET", "/healthz")
+    finally:
+        stop.set()
+        mesh.stop()
+        stub.stop()
