@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -432,5 +433,56 @@ def test_the_mesh_ca_is_replaced_under_load_without_a_failed_request(tmp_path):
             lab.mtls_request(mesh.inbound_port, old_ctx, "GET", "/healthz")
     finally:
         stop.set()
+        mesh.stop()
+        stub.stop()
+
+
+def test_circuit_breakers_shed_what_is_over_the_limit(tmp_path):
+    def slow(method, path, headers, body):
+        time.sleep(0.5)
+        return lab.json_answer(200, {"ok": True})
+
+    stub = lab.Stub(slow)
+    mesh = lab.start_mesh(
+        tmp_path,
+        fulfillment_port=stub.port,
+        MESH_MAX_REQUESTS="1",
+        MESH_MAX_PENDING_REQUESTS="1",
+        MESH_MAX_CONNECTIONS="1",
+    )
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            replies = list(pool.map(lambda i: call(mesh, "POST", f"/cb/{i}", body=b"{}"), range(6)))
+        shed = [r for r in replies if r.status == 503]
+        assert shed and all(r.header("x-envoy-overloaded") == "true" for r in shed)
+        assert [r.status for r in replies].count(200) == sum(stub.hits.values())
+        stats = mesh.order_stats()
+        overflow = lab.prom_value(
+            stats, "envoy_cluster_upstream_rq_pending_overflow", **CLUSTER
+        ) + lab.prom_value(stats, "envoy_cluster_upstream_rq_active_overflow", **CLUSTER)
+        assert overflow == len(shed)
+    finally:
+        mesh.stop()
+        stub.stop()
+
+
+def test_outlier_detection_ejects_a_failing_fulfillment(tmp_path):
+    stub = lab.Stub(lambda m, p, h, b: lab.json_answer(503, {"code": "unavailable"}))
+    mesh = lab.start_mesh(tmp_path, fulfillment_port=stub.port)
+    try:
+        # Two GETs, three attempts each: six consecutive 5xx, over the limit of five.
+        assert [call(mesh, "GET", f"/down/{i}").status for i in range(2)] == [503, 503]
+        assert stub.count("GET", "/down/0") == 3
+        stats = mesh.order_stats()
+
+        def stat(name: str) -> float:
+            return lab.prom_value(stats, f"envoy_cluster_outlier_detection_{name}", **CLUSTER)
+
+        assert stat("ejections_detected_consecutive_5xx") == 1
+        # The only host is never taken out (max_ejection_percent 50: a lone fulfillment is
+        # still better than none); with two or more, the failing one is.
+        assert stat("ejections_active") == 0
+        assert stat("ejections_overflow") >= 1
+    finally:
         mesh.stop()
         stub.stop()
