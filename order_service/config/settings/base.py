@@ -6,12 +6,12 @@ SERVICE_NAME = "order"
 ROOT_URLCONF = "order_service.config.urls"
 WSGI_APPLICATION = "order_service.config.wsgi.application"
 
-INSTALLED_APPS = (
-    SHARED_APPS
-    + [
-        # domain apps of the order service
-    ]
-)
+INSTALLED_APPS = SHARED_APPS + [
+    "rest_framework",
+    "drf_spectacular",
+    # domain apps of the order service
+    "order_service.orders",
+]
 
 DATABASES = {"default": database("order", "orders")}
 CACHES = redis_caches("order")
@@ -19,6 +19,61 @@ CACHES = redis_caches("order")
 # Behind the edge each service lives under its own prefix for admin and static files.
 STATIC_URL = "/static/order/"
 STATIC_ROOT = STATIC_ROOT_BASE / "order"
+
+# --- REST API (transport only: order_service/api) ---
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "order_service.api.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Flash-sale order API",
+    "DESCRIPTION": "Cart (kept in the shared Redis session) and checkout. See docs/order.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Checkout (docs/order.md) ---
+# How long an Idempotency-Key is remembered (seconds); `manage.py order idempotency_cleanup`
+# (also run by the outbox relay) deletes expired keys.
+IDEMPOTENCY_KEY_TTL = env.int("IDEMPOTENCY_KEY_TTL", default=24 * 3600)
+# How long a checkout holds the in-flight lock of its key (a crashed request frees it then).
+IDEMPOTENCY_LOCK_TTL = env.int("IDEMPOTENCY_LOCK_TTL", default=30)
+# Per-shopper reservation counters expire with the sale; this when the offer has no window.
+SHOPPER_COUNTER_TTL = env.int("SHOPPER_COUNTER_TTL", default=7 * 24 * 3600)
+CART_MAX_LINES = env.int("CART_MAX_LINES", default=50)
+CART_MAX_QUANTITY = env.int("CART_MAX_QUANTITY", default=99)  # when the offer has no limit
+
+# --- Outbox: publish after commit, the relay re-publishes what was not confirmed ---
+OUTBOX_CONFIRM_TIMEOUT = env.float("OUTBOX_CONFIRM_TIMEOUT", default=2.0)
+# After an inline publish fails, requests leave publishing to the relay for this long.
+OUTBOX_INLINE_BACKOFF = env.float("OUTBOX_INLINE_BACKOFF", default=2.0)
+# The relay leaves a fresh message to the request that wrote it for this long (seconds); it
+# must exceed BROKER_CONNECT_TIMEOUT + OUTBOX_CONFIRM_TIMEOUT (ADR 0021).
+OUTBOX_RELAY_GRACE = env.float("OUTBOX_RELAY_GRACE", default=10.0)
+# A reservation with no order this long (seconds, over two sweeps) is given back by the relay.
+ORPHAN_RESERVATION_AGE = env.float("ORPHAN_RESERVATION_AGE", default=120.0)
+OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=1.0)
+OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=100)
+
+# --- Rate limits in the app (second layer behind NGINX's limit_req); django-ratelimit rates ---
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_CHECKOUT_SHOPPER = env("RATELIMIT_CHECKOUT_SHOPPER", default="10/m")
+RATELIMIT_CHECKOUT_IP = env("RATELIMIT_CHECKOUT_IP", default="120/m")
+RATELIMIT_API_SHOPPER = env("RATELIMIT_API_SHOPPER", default="120/m")
+RATELIMIT_API_IP = env("RATELIMIT_API_IP", default="1200/m")
+# X-Forwarded-For is believed only when the request comes from one of these (the edge).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+
+# The offer read model (written by the catalog) lives beside the inventory counters.
+OFFERS_REDIS_URL = env("OFFERS_REDIS_URL", default=INVENTORY_REDIS_URL)
 
 # Fulfillment's internal API, reached through the local Envoy sidecar (mTLS, retries and
 # metrics live there, not here: docs/edge-and-mesh.md).

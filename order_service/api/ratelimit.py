@@ -1,0 +1,56 @@
+"""App-level rate limits (a second layer behind NGINX's limit_req), per shopper and per IP.
+
+django-ratelimit counts in the ``default`` cache (Redis, shared by every instance). The
+client IP is the connecting address, unless that is one of ``TRUSTED_PROXIES`` (the edge):
+then it is the right-most address of X-Forwarded-For that is not itself a trusted proxy. A
+client cannot choose its own IP by sending the header straight to the app.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.conf import settings
+from django_ratelimit.core import get_usage
+
+from order_service.api.errors import RateLimited
+from order_service.orders.cart import SHOPPER_KEY
+
+
+def client_ip(request) -> str:
+    remote = request.META.get("REMOTE_ADDR", "")
+    trusted = set(settings.TRUSTED_PROXIES)
+    if remote not in trusted:
+        return remote
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    for candidate in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+        try:
+            ipaddress.ip_address(candidate)
+        except ValueError:
+            break  # garbage in the header: trust nothing further left
+        if candidate not in trusted:
+            return candidate
+    return remote
+
+
+def _ip_key(group, request) -> str:
+    return client_ip(request)
+
+
+def _shopper_key(group, request) -> str:
+    shopper = request.session.get(SHOPPER_KEY) if hasattr(request, "session") else None
+    return f"s:{shopper}" if shopper else f"ip:{client_ip(request)}"
+
+
+def ratelimit_check(request, *, scope: str) -> None:
+    """Count this request against its shopper's and its IP's limits; 429 when over either."""
+    rates = {
+        "checkout": (settings.RATELIMIT_CHECKOUT_SHOPPER, settings.RATELIMIT_CHECKOUT_IP),
+        "api": (settings.RATELIMIT_API_SHOPPER, settings.RATELIMIT_API_IP),
+    }[scope]
+    for kind, key, rate in (("shopper", _shopper_key, rates[0]), ("ip", _ip_key, rates[1])):
+        usage = get_usage(
+            request, group=f"order.{scope}.{kind}", key=key, rate=rate, increment=True
+        )
+        if usage is not None and usage["should_limit"]:
+            raise RateLimited(retry_after=int(usage["time_left"]) + 1, scope=f"{scope}:{kind}")

@@ -1,0 +1,89 @@
+"""Admin: orders (filter by status, search by order id) and the outbox backlog."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import admin
+
+from order_service.orders.models import IdempotencyKey, Order, OrderLine, OutboxMessage
+from order_service.orders.selectors import outbox_backlog
+
+
+def _backlog_title() -> str:
+    backlog = outbox_backlog()
+    if not backlog.pending:
+        return "Outbox backlog: none (every message published)"
+    age = backlog.oldest_age.total_seconds()
+    return f"Outbox backlog: {backlog.pending} unpublished, oldest {age:.0f} s old"
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    readonly_fields = ["sku", "quantity", "unit_price", "currency"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["id", "status", "total", "currency", "shopper_id", "created_at"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["id"]
+    date_hierarchy = "created_at"
+    inlines = [OrderLineInline]
+    readonly_fields = [f.name for f in Order._meta.fields]
+
+    def get_search_results(self, request, queryset, search_term):
+        # Exact match on the uuid (a partial or invalid id finds nothing, without an error).
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(id=uuid.UUID(term)), False
+        except ValueError:
+            return queryset.none(), False
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "subtitle": _backlog_title()}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def has_add_permission(self, request):
+        return False  # orders are placed through checkout only
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    list_display = ["id", "order_id", "task_name", "created_at", "published_at", "attempts"]
+    list_filter = [("published_at", admin.EmptyFieldListFilter), "task_name"]
+    search_fields = ["order__id"]
+    readonly_fields = [f.name for f in OutboxMessage._meta.fields]
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(order_id=uuid.UUID(term)), False
+        except ValueError:
+            return queryset.none(), False
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "subtitle": _backlog_title()}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(admin.ModelAdmin):
+    list_display = ["key", "shopper_id", "order_id", "created_at", "expires_at"]
+    search_fields = ["key", "shopper_id"]
+    readonly_fields = [f.name for f in IdempotencyKey._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,201 @@
+"""The outbox: an accepted order reaches the fulfillment queue even if its process dies
+right after commit, a returned (unroutable) message is not counted as published, and
+several relays never publish one message twice."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from conftest import REPO, process_env, wait_until
+from django.conf import settings
+from django.core.management import call_command
+from django.utils import timezone
+from kombu import Connection
+
+from order_service.orders.cart import Shopper
+from order_service.orders.models import Order, OutboxMessage
+from order_service.orders.publisher import publisher
+from order_service.orders.selectors import outbox_backlog
+from order_service.orders.services import (
+    order_checkout,
+    outbox_message_publish,
+    reservations_release_orphans,
+)
+from shared import messages
+from shared.celery import service_queue
+from shared.testing import free_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def pending_order(n: int) -> OutboxMessage:
+    order = Order.objects.create(
+        id=uuid.uuid4(), shopper_id=f"anon:relay-{n}", total=Decimal("1.00"), currency="EUR"
+    )
+    payload = messages.OrderAccepted(
+        order_id=str(order.id),
+        shopper_id=order.shopper_id,
+        lines=(messages.OrderLine(sku="X", quantity=1, unit_price="1.00", currency="EUR"),),
+        total="1.00",
+        currency="EUR",
+        accepted_at=timezone.now().isoformat(),
+    ).to_dict()
+    return OutboxMessage.objects.create(
+        order=order,
+        task_name=messages.PROCESS_ORDER_TASK,
+        queue=messages.FULFILLMENT_QUEUE,
+        payload=payload,
+        # Past the grace a request has to publish its own message: the relay's now.
+        created_at=timezone.now() - timedelta(seconds=settings.OUTBOX_RELAY_GRACE + 1),
+    )
+
+
+def test_process_killed_after_commit_before_publish_relay_delivers(
+    sale, fulfillment_queue, manage_process
+):
+    a = sale.sku("A", stock=5)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tests/order/helpers/checkout_then_die.py"), a, "2", "k"],
+        env=process_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+    assert "committed; dying before publish" in proc.stdout
+
+    # Committed and reserved, but never published.
+    order = Order.objects.get(shopper_id="anon:killed-process")
+    assert order.status == "accepted"
+    assert sale.inventory.reservation(order.id) == {a: 2}
+    assert OutboxMessage.objects.get(order=order).published_at is None
+    assert fulfillment_queue.count() == 0
+    assert outbox_backlog().pending == 1
+
+    # The relay leaves a fresh message to its request for OUTBOX_RELAY_GRACE (10 s), then
+    # publishes it.
+    relay = manage_process("outbox_relay", "--interval", "0.5")
+    wait_until(
+        lambda: fulfillment_queue.count() == 1,
+        timeout=settings.OUTBOX_RELAY_GRACE + 30,
+        message=f"relay did not deliver:\n{relay.log()}",
+    )
+    relay.stop()
+    assert "published 1" in relay.log()
+
+    delivered = fulfillment_queue.drain()
+    assert [m["payload"]["order_id"] for m in delivered] == [str(order.id)]
+    assert delivered[0]["id"] == str(OutboxMessage.objects.get(order=order).id)
+    assert OutboxMessage.objects.get(order=order).published_at is not None
+    assert outbox_backlog().pending == 0
+
+
+def test_process_killed_between_reservation_and_write_gets_its_units_back(sale):
+    # Earlier tests leave reservations whose rows were rolled back: clear them first, so
+    # that the counts below are exact.
+    before: dict[str, float] = {}
+    for _ in range(2):
+        reservations_release_orphans(seen=before, min_age=0)
+    a = sale.sku("A", stock=5, limit=2)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tests/order/helpers/checkout_then_die.py"),
+            a,
+            "2",
+            "k",
+            "after-reserve",
+        ],
+        env=process_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+    assert sale.available(a) == 3
+    assert len(sale.reservations()) == 1
+    assert Order.objects.count() == 0
+    # A live order's reservation beside it must survive the sweep.
+    live = order_checkout(
+        shopper=Shopper(shopper_id="anon:live"), items={a: 1}, idempotency_key="x", fingerprint="f"
+    )
+
+    seen: dict[str, float] = {}
+    assert reservations_release_orphans(seen=seen, min_age=0) == 0  # first sighting only
+    assert reservations_release_orphans(seen=seen, min_age=0) == 1
+    assert sale.available(a) == 4
+    assert sale.reservations() == [f"inv:res:{live.order_id}"]
+    assert reservations_release_orphans(seen=seen, min_age=0) == 0
+    assert seen == {}
+
+
+def test_a_returned_message_is_not_marked_published(fulfillment_queue):
+    first, second = pending_order(1), pending_order(2)
+    assert outbox_message_publish(message=first) is True
+    # An operator deletes the queue: the next publish has no route and comes back.
+    with Connection(settings.CELERY_BROKER_URL) as conn:
+        service_queue(messages.FULFILLMENT_QUEUE)(conn.default_channel).delete()
+    assert outbox_message_publish(message=second) is False
+    second.refresh_from_db()
+    assert second.published_at is None
+    assert second.attempts == 1
+    assert "NO_ROUTE" in second.last_error
+
+    # The relay's retry declares the queue again (fresh connection) and publishes it.
+    OutboxMessage.objects.filter(id=second.id).update(next_attempt_at=timezone.now())
+    call_command("outbox_relay", "--once")
+    second.refresh_from_db()
+    assert second.published_at is not None
+    assert [m["payload"]["order_id"] for m in fulfillment_queue.drain()] == [str(second.order_id)]
+    publisher.close()
+
+
+def test_concurrent_relays_publish_each_message_exactly_once(fulfillment_queue, manage_process):
+    ids = {str(pending_order(n).order_id) for n in range(300)}
+    relays = [
+        manage_process("outbox_relay", "--batch", "10", "--interval", "0.05", log_name=f"r{i}")
+        for i in range(3)
+    ]
+    wait_until(lambda: outbox_backlog().pending == 0, timeout=90, message="relays too slow")
+    for relay in relays:
+        relay.stop()
+    delivered = fulfillment_queue.drain()
+    assert len(delivered) == 300
+    assert {m["payload"]["order_id"] for m in delivered} == ids
+    # Each relay took part (SKIP LOCKED shares the work instead of serialising it).
+    published = [log_published(r.log()) for r in relays]
+    assert sum(published) == 300
+    assert sum(1 for n in published if n > 0) >= 2, published
+
+
+def log_published(log: str) -> int:
+    return sum(
+        int(line.split("published ")[1].split(",")[0])
+        for line in log.splitlines()
+        if line.startswith("outbox relay: published ")
+    )
+
+
+def test_the_relay_outlives_a_database_outage(manage_process):
+    """A long-running relay that loses its database keeps retrying instead of exiting
+    (an exit would stop every process of `make up`)."""
+    dead = f"postgres://orders:orders@127.0.0.1:{free_port()}/nowhere"
+    relay = manage_process("outbox_relay", "--interval", "0.2", ORDER_DATABASE_URL=dead)
+    wait_until(lambda: "retrying in" in relay.log(), timeout=30, message=relay.log())
+    time.sleep(1)
+    assert relay.alive(), relay.log()
+    relay.stop()
+    assert relay.proc.returncode == 0, relay.log()
+
+    once = manage_process("outbox_relay", "--once", ORDER_DATABASE_URL=dead)
+    assert once.proc.wait(timeout=30) == 1
+    assert "is the database up?" in once.log()
