@@ -11,6 +11,9 @@ max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "0"))
 accesslog = None  # the edge logs requests (JSON, with the request id)
 errorlog = "-"
 proc_name = os.environ.get("SERVICE", "flashsale")
+# gunicorn 27 opens a control socket at one fixed path per user; several masters on one
+# host (one per service and instance) would fight over it.
+control_socket_disable = True
 
 
 def child_exit(server, worker):

@@ -3,7 +3,11 @@
 ``/healthz`` answers 200 while the process can serve a request at all; it touches nothing.
 ``/readyz`` checks each dependency named in ``settings.READINESS_CHECKS`` (``database``,
 ``redis``, ``broker``) with a short timeout and answers 503 naming what is down, so a load
-balancer stops sending traffic to an instance that cannot do its work.
+balancer stops sending traffic to an instance that cannot do its work. A dependency named in
+``settings.READINESS_DEGRADED_OK`` is still checked and reported (``degraded``), but the
+instance stays ready (200) without it: the order service accepts checkouts into its outbox
+while RabbitMQ is down, so pulling it out of the pool would turn a broker outage into a
+sales outage.
 """
 
 from __future__ import annotations
@@ -78,11 +82,16 @@ def healthz(request):
 @require_GET
 def readyz(request):
     checks = run_checks(list(settings.READINESS_CHECKS))
-    down = sorted(name for name, result in checks.items() if result["status"] != "ok")
+    failing = sorted(name for name, result in checks.items() if result["status"] != "ok")
+    tolerated = set(getattr(settings, "READINESS_DEGRADED_OK", ()))
+    down = [name for name in failing if name not in tolerated]
+    degraded = [name for name in failing if name in tolerated]
+    status = "unavailable" if down else ("degraded" if degraded else "ok")
     body = {
-        "status": "unavailable" if down else "ok",
+        "status": status,
         "service": settings.SERVICE_NAME,
         "down": down,
+        "degraded": degraded,
         "checks": checks,
     }
     return JsonResponse(body, status=503 if down else 200)

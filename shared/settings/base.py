@@ -117,6 +117,8 @@ BROKER_CONNECT_TIMEOUT = env.float("BROKER_CONNECT_TIMEOUT", default=2.0)
 
 # --- Health: what /readyz checks. Services narrow or extend this list. ---
 READINESS_CHECKS = ["database", "redis", "broker"]
+# Checked and reported, but the instance stays ready without them (see shared/health.py).
+READINESS_DEGRADED_OK: list[str] = []
 
 # --- Static files, collected per service under var/static/<service> ---
 STATIC_ROOT_BASE = Path(env("STATIC_ROOT_BASE", default=str(REPO_ROOT / "var" / "static")))

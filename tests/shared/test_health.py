@@ -73,3 +73,19 @@ def test_readyz_names_the_database_when_it_cannot_connect(client, settings):
         connections["default"].settings_dict.update(original)
     assert response.status_code == 503
     assert response.json()["down"] == ["database"]
+
+
+def test_a_tolerated_dependency_is_reported_but_keeps_the_instance_ready(client, private_redis):
+    with override_settings(
+        REDIS_URL=private_redis.url(),
+        READINESS_CHECKS=["database", "redis"],
+        READINESS_DEGRADED_OK=["redis"],
+    ):
+        private_redis.stop()
+        response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["down"] == []
+    assert body["degraded"] == ["redis"]
+    assert body["checks"]["redis"]["status"] == "down"
