@@ -9,12 +9,14 @@ answers (a 502, a Set-Cookie, a slow reply, going away).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import ssl
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPConnection, HTTPSConnection
@@ -497,3 +499,80 @@ def test_the_container_edge_makes_a_certificate_when_none_is_mounted(tmp_path):
     again = lab.run("sh", str(script), env=env)
     assert again.stdout.strip() == f"edge-tls: using {tmp_path / 'tls' / 'cert.pem'}"
     assert os.access(script, os.X_OK)  # the nginx image runs only executable scripts
+
+
+# --- the real catalog behind the edge ----------------------------------------------------------
+
+APQ_QUERY = "query EdgeCache { products(first: 3) { edges { node { sku } } } }"
+
+
+@pytest.fixture(scope="module")
+def real_catalog(tmp_path_factory):
+    """The real catalog (gunicorn, demo data) behind a real edge."""
+    work = tmp_path_factory.mktemp("catalog")
+    env = lab.service_database("catalog", "edge")
+    lab.migrate("catalog", env)
+    lab.run(
+        sys.executable,
+        str(ROOT / "manage.py"),
+        "catalog",
+        "seed_demo",
+        "--products",
+        "3",
+        "--reviews-min",
+        "0",
+        "--reviews-max",
+        "0",
+        env={**os.environ, "DJANGO_ENV": "test", **env},
+        cwd=ROOT,
+    )
+    port = free_port()
+    app = lab.start_gunicorn("catalog", port, work, env={**env, "WEB_WORKERS": "1"})
+    lab.wait_http(port, "/healthz")
+    edge = lab.start_edge(work, quiet_settings(CATALOG_PORT=str(port)))
+    yield edge, app, port
+    edge.stop()
+    app.stop()
+
+
+def catalog_gets(port: int) -> float:
+    text = lab.request(port, "GET", "/metrics").body.decode()
+    return lab.prom_value(text, "django_http_requests_total_by_method_total", method="GET")
+
+
+def test_the_real_catalogs_persisted_query_is_cached_and_outlives_the_catalog(real_catalog):
+    edge, app, port = real_catalog
+    sha = hashlib.sha256(APQ_QUERY.encode()).hexdigest()
+    extensions = json.dumps({"persistedQuery": {"version": 1, "sha256Hash": sha}})
+    url = "/graphql?" + urllib.parse.urlencode({"extensions": extensions})
+    # Apollo's protocol: unknown hash (never cached), then register by POST (never cached).
+    unknown = get(edge, url)
+    assert unknown.json()["errors"][0]["message"] == "PersistedQueryNotFound"
+    assert unknown.header("X-Cache-Status") == "MISS"
+    register = lab.request(
+        edge.port,
+        "POST",
+        "/graphql",
+        body=json.dumps({"query": APQ_QUERY, "extensions": json.loads(extensions)}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert register.status == 200
+    assert register.header("X-Cache-Status") is None
+
+    before = catalog_gets(port)
+    first = get(edge, url)
+    assert first.status == 200
+    assert first.header("X-Cache-Status") == "MISS"
+    skus = [e["node"]["sku"] for e in first.json()["data"]["products"]["edges"]]
+    assert len(skus) == 3
+    assert [get(edge, url).header("X-Cache-Status") for _ in range(10)] == ["HIT"] * 10
+    # Eleven answers, one request at the catalog (+1: this /metrics scrape itself).
+    assert catalog_gets(port) - before == 1 + 1
+
+    app.stop()  # the catalog is gone
+    time.sleep(2.1)
+    for _ in range(3):
+        stale = get(edge, url)
+        assert stale.status == 200
+        assert stale.header("X-Cache-Status") == "STALE"
+        assert stale.body == first.body
