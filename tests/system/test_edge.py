@@ -1,10 +1,11 @@
 """The edge with the real NGINX, rendered from deploy/nginx exactly as `bin/platform` does.
 
 Admission control is measured at the real order app (two gunicorn instances, counted by its
-own Prometheus metrics) behind two NGINX instances. Caching, pools and retries use small
-scripted upstreams (deploy/edgemesh_lab.Stub) standing in for the catalog and order
-instances, because those tests must count exactly what reached an instance and script its
-answers (a 502, a Set-Cookie, a slow reply, going away).
+own Prometheus metrics) behind two NGINX instances. The micro-cache is shown on the real
+catalog (a persisted query cached, then served stale with the catalog stopped); the finer
+cache rules, pools and retries use small scripted upstreams (deploy/edgemesh_lab.Stub)
+standing in for catalog and order instances, because those tests must count exactly what
+reached an instance and script its answers (a 502, a Set-Cookie, a slow reply).
 """
 
 from __future__ import annotations
