@@ -7,7 +7,7 @@ from .base import *  # noqa: F403
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
-DATABASES = {"default": database("fulfillment", "fulfillment")}
+DATABASES = {**DATABASES, "default": database("fulfillment", "fulfillment")}
 if not env("FULFILLMENT_DATABASE_URL", default=""):
     raise ImproperlyConfigured("FULFILLMENT_DATABASE_URL must be set in production")
 

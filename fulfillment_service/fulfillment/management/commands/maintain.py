@@ -1,0 +1,53 @@
+"""`manage.py fulfillment maintain [--once]`: the periodic process beside the workers.
+
+Every ``FULFILLMENT_MAINTAIN_INTERVAL`` seconds: re-publish outbox events that were not
+published right after their commit (broker blip, crash), then check the stock invariant
+and export the drift as Prometheus gauges (with ``PROMETHEUS_MULTIPROC_DIR`` shared with
+the web process, they appear on its /metrics). ``--repair`` also repairs drift.
+"""
+
+import signal
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+from fulfillment_service.fulfillment.invariants import stock_invariant_check
+from fulfillment_service.fulfillment.services import inventory_client, outbox_publish
+
+
+class Command(BaseCommand):
+    help = "Periodic outbox relay sweep and stock invariant check (Ctrl-C stops)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true")
+        parser.add_argument("--repair", action="store_true")
+        parser.add_argument("--interval", type=float, default=None)
+
+    def handle(self, *args, once, repair, interval, **options):
+        interval = interval or settings.FULFILLMENT_MAINTAIN_INTERVAL
+        stopping = []
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        while True:
+            close_old_connections()
+            try:
+                self.run_once(repair=repair)
+            except Exception as exc:  # noqa: BLE001 - keep looping; the next round retries
+                self.stderr.write(f"maintenance round failed: {type(exc).__name__}: {exc}")
+            if once or stopping:
+                return
+            deadline = time.monotonic() + interval
+            while time.monotonic() < deadline and not stopping:
+                time.sleep(0.5)
+            if stopping:
+                return
+
+    def run_once(self, *, repair: bool) -> None:
+        published = outbox_publish(older_than=settings.FULFILLMENT_OUTBOX_GRACE_SECONDS)
+        report = stock_invariant_check(inventory=inventory_client(), repair=repair)
+        self.stdout.write(
+            f"outbox: {published} re-published; stock: {report.checked} skus, "
+            f"{len(report.drifting)} drifting, {len(report.unknown)} unknown"
+            + (f", {report.repaired} repaired" if repair else "")
+        )
