@@ -486,3 +486,27 @@ def test_outlier_detection_ejects_a_failing_fulfillment(tmp_path):
     finally:
         mesh.stop()
         stub.stop()
+
+
+def test_order_reads_fulfillments_internal_api_through_the_mesh(real_fulfillment):
+    mesh, port = real_fulfillment
+
+    def app_requests() -> float:
+        return lab.prom_value(
+            mesh.fulfillment_stats(),
+            "envoy_cluster_upstream_rq_total",
+            envoy_cluster_name="local_fulfillment",
+        )
+
+    before = app_requests()
+    missing = call(mesh, "GET", f"/internal/orders/{uuid.uuid4()}")
+    assert missing.status == 404
+    assert missing.json() == {
+        "code": "order_not_found",
+        "detail": "fulfillment has not processed this order",
+    }
+    invalid = call(mesh, "GET", "/internal/orders/not-a-uuid")
+    assert invalid.status == 400
+    assert invalid.json()["code"] == "invalid_order_id"
+    # A 4xx is an answer, not a failure: each reached the app exactly once.
+    assert app_requests() == before + 2
