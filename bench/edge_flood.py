@@ -154,9 +154,7 @@ def main() -> int:
         f"  budget            {args.rate} burst {args.burst}: at most {ceiling} in {elapsed:.1f}s"
     )
     print(f"  reached the app   {received:>10.0f}  (counted by the order app's metrics)")
-    print(
-        f"  shed with 429     {shed:>10}  ({shed / elapsed:.0f} req/s, edge log; wrk drops the last)"
-    )
+    print(f"  shed with 429     {shed:>10}  ({shed / elapsed:.0f} req/s, from the edge log)")
     print(f"  latency           p50 {flood['p50_ms']:.2f} ms   p99 {flood['p99_ms']:.2f} ms")
     print(
         f"  static NGINX      {static['rps']:>10.0f} req/s  (p50 {static['p50_ms']:.2f} ms, "
