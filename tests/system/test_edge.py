@@ -504,7 +504,11 @@ def test_the_container_edge_makes_a_certificate_when_none_is_mounted(tmp_path):
 
 # --- the real catalog behind the edge ----------------------------------------------------------
 
-APQ_QUERY = "query EdgeCache { products(first: 3) { edges { node { sku } } } }"
+
+def apq_query() -> str:
+    """A query text of this run's own: its hash is unknown to the catalog until registered."""
+    name = f"EdgeCache{uuid.uuid4().hex}"
+    return f"query {name} {{ products(first: 3) {{ edges {{ node {{ sku }} }} }} }}"
 
 
 @pytest.fixture(scope="module")
@@ -543,7 +547,8 @@ def catalog_gets(port: int) -> float:
 
 def test_the_real_catalogs_persisted_query_is_cached_and_outlives_the_catalog(real_catalog):
     edge, app, port = real_catalog
-    sha = hashlib.sha256(APQ_QUERY.encode()).hexdigest()
+    query = apq_query()
+    sha = hashlib.sha256(query.encode()).hexdigest()
     extensions = json.dumps({"persistedQuery": {"version": 1, "sha256Hash": sha}})
     url = "/graphql?" + urllib.parse.urlencode({"extensions": extensions})
     # Apollo's protocol: unknown hash (never cached), then register by POST (never cached).
@@ -554,7 +559,7 @@ def test_the_real_catalogs_persisted_query_is_cached_and_outlives_the_catalog(re
         edge.port,
         "POST",
         "/graphql",
-        body=json.dumps({"query": APQ_QUERY, "extensions": json.loads(extensions)}).encode(),
+        body=json.dumps({"query": query, "extensions": json.loads(extensions)}).encode(),
         headers={"Content-Type": "application/json"},
     )
     assert register.status == 200
