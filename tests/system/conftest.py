@@ -47,6 +47,14 @@ class Platform:
                 "ORDER_PORT",
                 "FULFILLMENT_PORT",
                 "FLOWER_PORT",
+                # edge and mesh (issue 6): TLS, second instances, sidecars
+                "EDGE_TLS_PORT",
+                "CATALOG_PORT_2",
+                "ORDER_PORT_2",
+                "FULFILLMENT_OUTBOUND_PORT",
+                "FULFILLMENT_INBOUND_PORT",
+                "ORDER_SIDECAR_ADMIN_PORT",
+                "FULFILLMENT_SIDECAR_ADMIN_PORT",
             )
         }
         self.env = {

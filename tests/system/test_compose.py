@@ -794,6 +794,10 @@ def test_compose_defines_the_platform():
         "catalog-migrate", "order-migrate", "fulfillment-migrate",
         "catalog", "order", "fulfillment",
         "order-worker", "fulfillment-worker", "flower", "edge",
+        # the mesh (issue 6): Consul Connect and the two Envoy sidecars
+        "consul", "consul-config",
+        "order-sidecar-bootstrap", "order-sidecar",
+        "fulfillment-sidecar-bootstrap", "fulfillment-sidecar",
     }  # fmt: skip
     assert services["edge"]["image"].startswith("nginx:")
     assert services["postgres"]["image"].startswith("postgres:")

@@ -78,3 +78,7 @@ OFFERS_REDIS_URL = env("OFFERS_REDIS_URL", default=INVENTORY_REDIS_URL)
 # Checkout keeps accepting orders into the outbox while RabbitMQ is down (R4): the broker is
 # reported as degraded, not as a reason to leave the load balancer's pool.
 READINESS_DEGRADED_OK = ["broker"]
+
+# Fulfillment's internal API, reached through the local Envoy sidecar (mTLS, retries and
+# metrics live there, not here: docs/edge-and-mesh.md).
+FULFILLMENT_URL = env("FULFILLMENT_URL", default="http://127.0.0.1:9101")
