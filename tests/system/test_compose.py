@@ -160,7 +160,11 @@ def commands_of(service: dict) -> list[list[str]]:
                     words = words[1:]  # VAR=value prefix
                 if words and words[0] == "exec":
                     words = words[1:]
-                if words:
+                # A loop (`while true; do CMD; sleep N; done`): the condition and the body
+                # are commands of their own, the keywords are not.
+                if words and words[0] in ("while", "until", "do"):
+                    words = words[1:]
+                if words and words != ["done"]:
                     found.append(words)
         else:
             found.append(argv)
@@ -515,6 +519,8 @@ def service_project(root: Path, service: dict) -> tuple[set[str], list[str]]:
                 problems.append(f"python: script {script} does not exist")
             if script and script not in files:
                 problems.append(f"python: {script} is not copied into the image")
+        elif program in ("true", "sleep"):
+            pass  # a shell loop's condition and pause
         else:
             problems.append(f"unknown program {program!r} in the platform image")
     return projects, problems
@@ -794,6 +800,9 @@ def test_compose_defines_the_platform():
         "catalog-migrate", "order-migrate", "fulfillment-migrate",
         "catalog", "order", "fulfillment",
         "order-worker", "fulfillment-worker", "flower", "edge",
+        # background processes (tests/system/test_process_parity.py)
+        "order-outbox-relay", "fulfillment-relay", "fulfillment-maintain",
+        "catalog-publish-offers",
         # the mesh (issue 6): Consul Connect and the two Envoy sidecars
         "consul", "consul-config",
         "order-sidecar-bootstrap", "order-sidecar",
@@ -811,6 +820,11 @@ def test_every_manage_py_command_exists():
         (svc, cmd)
         for svc in ("catalog", "order", "fulfillment")
         for cmd in ("migrate", "collectstatic")
+    } | {
+        ("catalog", "publish_offers"),
+        ("order", "outbox_relay"),
+        ("fulfillment", "relay_outbox"),
+        ("fulfillment", "maintain"),
     }
     for service, command in sorted(pairs):
         result = subprocess.run(
@@ -1051,6 +1065,8 @@ def test_required_env_check_follows_the_settings(broken):
         "catalog-migrate: catalog_service production settings require SENTRY_DSN",
         "catalog: catalog_service production settings require CSRF_TRUSTED_ORIGINS",
         "catalog: catalog_service production settings require SENTRY_DSN",
+        "catalog-publish-offers: catalog_service production settings require CSRF_TRUSTED_ORIGINS",
+        "catalog-publish-offers: catalog_service production settings require SENTRY_DSN",
     ]
 
 

@@ -46,8 +46,15 @@ def secret_keys(root: Path) -> dict[str, set[str]]:
     return {d["metadata"]["name"]: set(d["stringData"]) for d in docs if d}
 
 
+def pod_spec(workload: dict) -> dict:
+    spec = workload["spec"]
+    if workload["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return spec["template"]["spec"]
+
+
 def container_of(workload: dict) -> dict:
-    [container] = workload["spec"]["template"]["spec"]["containers"]
+    [container] = pod_spec(workload)["containers"]
     return container
 
 
@@ -82,18 +89,27 @@ def check_k8s(root: Path) -> list[str]:
         problems.append(f"kustomization images do not name the app image {app_image}")
     files, _ = image_files(root)
     uid = dockerfile_uid(root)
-    workloads = by_kind(docs, "Deployment", "Job")
+    workloads = by_kind(docs, "Deployment", "Job", "CronJob")
     for name, workload in workloads.items():
         if name not in compose:
             problems.append(f"{name}: no docker-compose service of that name")
             continue
         container = container_of(workload)
-        pod = workload["spec"]["template"]["spec"]
+        pod = pod_spec(workload)
         if container["image"].split(":")[0] != app_image:
             problems.append(f"{name}: image {container['image']} is not {app_image}")
-        [compose_argv, *_] = commands_of({"command": compose[name]["command"]})
-        if container["command"] != compose_argv:
-            problems.append(f"{name}: command {container['command']} != compose {compose_argv}")
+        # The first command is compose's first; any further one (`sh -c "a && b"`) is one
+        # compose runs too. (A CronJob runs once what compose's service runs in a loop.)
+        compose_argvs = [
+            argv for argv in commands_of({"command": compose[name]["command"]})
+            if argv[0] not in ("true", "sleep")
+        ]  # fmt: skip
+        [first, *more] = commands_of({"command": container["command"]})
+        if first != compose_argvs[0]:
+            problems.append(f"{name}: command {first} != compose {compose_argvs[0]}")
+        for argv in more:
+            if argv not in compose_argvs:
+                problems.append(f"{name}: runs {argv}, which compose's {name} does not")
         available = env_names(container, docs, secrets)
         for var in sorted(set(environment(compose[name])) - available):
             problems.append(f"{name}: compose sets {var}; the manifest does not")
@@ -177,8 +193,16 @@ def test_k8s_covers_every_long_running_role_and_scales_them():
     _, docs = load_k8s(ROOT)
     assert set(by_kind(docs, "Deployment")) == {
         "catalog", "order", "fulfillment", "order-worker", "fulfillment-worker", "flower",
+        "order-outbox-relay", "fulfillment-relay", "fulfillment-maintain",
     }  # fmt: skip
     assert set(by_kind(docs, "Job")) == {"catalog-migrate", "order-migrate", "fulfillment-migrate"}
+    assert set(by_kind(docs, "CronJob")) == {"catalog-publish-offers"}
+    # the stock repairer must never run twice at once (docs/deployment.md)
+    maintain = by_kind(docs, "Deployment")["fulfillment-maintain"]["spec"]
+    assert (maintain["replicas"], maintain["strategy"]) == (1, {"type": "Recreate"})
+    assert by_kind(docs, "CronJob")["catalog-publish-offers"]["spec"]["concurrencyPolicy"] == (
+        "Forbid"
+    )
     hpas = by_kind(docs, "HorizontalPodAutoscaler")
     assert {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()} == {
         "catalog", "order", "fulfillment",
@@ -226,10 +250,18 @@ def test_k8s_check_fails_on_a_broken_copy(broken):
         )
         docs["order/HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]["name"] = "orders"
 
+    def jobs(docs):
+        container_of(docs["catalog-migrate/Job"])["command"][2] += (
+            " && python manage.py catalog seed_demo"
+        )
+
+    edit_k8s(broken, "migrate-jobs.yaml", jobs)
     edit_k8s(broken, "web.yaml", web)
     edit_k8s(broken, "workers.yaml", workers)
     edit_k8s(broken, "autoscaling.yaml", autoscaling)
     assert check_k8s(broken) == [
+        "catalog-migrate: runs ['python', 'manage.py', 'catalog', 'seed_demo'], which compose's "
+        "catalog-migrate does not",
         "catalog: compose sets CELERY_BROKER_URL; the manifest does not",
         "catalog: compose sets DJANGO_SECRET_KEY; the manifest does not",
         "catalog: compose sets REDIS_URL; the manifest does not",

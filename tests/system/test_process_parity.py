@@ -1,0 +1,360 @@
+"""What the local runner runs (deploy/Procfile), production runs too.
+
+deploy/Procfile is the list of processes the platform needs; docker-compose.yml and
+deploy/k8s/ must run each of them. A process is identified by its program and its
+essential arguments (gunicorn: the WSGI module; celery: the app, the sub-command and the
+queues; ``manage.py``: the service, the command and its arguments), not by ports, paths,
+concurrency or environment, which differ between a laptop and a cluster on purpose. Each
+non-local-only process needs a compose service and a Kubernetes workload that run it,
+long-running ones as such (compose: restarted; Kubernetes: a Deployment).
+
+Management commands are accounted for as well: every ``manage.py`` command of the
+repository is either a long-running process (it handles SIGTERM: then it must be in the
+Procfile, and so deployed), a periodic job with its production schedule, or a one-off
+with a reason. A new loop command nobody deploys fails here.
+
+Every check also runs on a deliberately broken copy and must report exactly what broke.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from test_compose import commands_of, django_projects, load_compose, option_value
+from test_k8s import by_kind, container_of, load_k8s
+
+ROOT = Path(__file__).resolve().parents[2]
+PROCFILE = Path("deploy") / "Procfile"
+
+# Procfile entries with no process of their own in production, and what stands in for them
+# (a compose service that must exist, or None).
+LOCAL_ONLY: dict[str, tuple[str, str | None]] = {
+    "catalog_2": ("a second catalog instance: production scales replicas "
+                  "(compose --scale catalog=N, the k8s HPA)", "catalog"),
+    "order_2": ("a second order instance: production scales replicas "
+                "(compose --scale order=N, the k8s HPA)", "order"),
+    "edge": ("local NGINX rendered by bin/platform; compose runs the nginx image with the same "
+             "templates, Kubernetes an Ingress controller (not in deploy/k8s)", "edge"),
+    "order_sidecar": ("Envoy from deploy/envoy; compose: Consul-bootstrapped sidecar, "
+                      "Kubernetes: Consul injects it", "order-sidecar"),
+    "fulfillment_sidecar": ("Envoy from deploy/envoy; compose: Consul-bootstrapped sidecar, "
+                            "Kubernetes: Consul injects it", "fulfillment-sidecar"),
+    "mesh_certs": ("the local CA's rotator (bin/mesh-certs); in production Consul is the CA "
+                   "and rotates the certificates", "consul"),
+}  # fmt: skip
+
+# Commands run on a schedule, not as a process: how production schedules each. A value is
+# (compose service, k8s workload) whose commands include the command, or a stand-in.
+PERIODIC: dict[tuple[str, str], dict[str, str]] = {
+    ("catalog", "publish_offers"): {
+        "why": "a later planned flash sale must replace an ended one in the offer read model",
+        "compose": "catalog-publish-offers",  # a loop, once a minute
+        "k8s": "catalog-publish-offers",  # a CronJob, every minute
+        "release": "catalog-migrate",  # and after every migrate
+    },
+    ("order", "idempotency_cleanup"): {
+        "why": "expired Idempotency-Keys pile up",
+        # outbox_relay calls the same service function every 5 minutes
+        "covered_by": "order outbox_relay",
+        "function": "idempotency_keys_expire",
+    },
+}
+
+# Commands people run by hand (or the local runner runs once): no production process.
+ONE_OFF: dict[tuple[str, str], str] = {
+    ("catalog", "seed_demo"): "demo data; production has none",
+    ("fulfillment", "seed_demo"): "demo data; production has none",
+    ("catalog", "graphql_snapshot"): "writes the schema snapshot for the tests",
+    ("fulfillment", "restock"): "an operator's stock change",
+    ("fulfillment", "check_stock"): "an operator's report; `maintain` runs the same check",
+    ("fulfillment", "dead_letters"): "an operator's tool for the dead-letter queues",
+    ("*", "ensure_superuser"): "local admin user; production uses createsuperuser",
+}
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def procfile(root: Path) -> dict[str, list[str]]:
+    """name -> argv, with `env VAR=...` prefixes dropped."""
+    processes = {}
+    for line in (root / PROCFILE).read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, command = line.split(":", 1)
+        argv = shlex.split(command)
+        if argv[:1] == ["env"]:
+            argv = argv[1:]
+        while argv and re.match(r"^[A-Z_][A-Z0-9_]*=", argv[0]):
+            argv = argv[1:]
+        processes[name.strip()] = argv
+    return processes
+
+
+def signature(argv: list[str]) -> tuple | None:
+    """What makes two command lines the same process; None for a non-platform program."""
+    program = argv[0]
+    if program == "gunicorn":
+        skip = {"-c", "--config", "-b", "--bind", "-w", "--workers", "-k", "--worker-class"}
+        modules = [
+            a for i, a in enumerate(argv[1:], 1)
+            if not a.startswith("-") and argv[i - 1] not in skip
+        ]  # fmt: skip
+        return ("gunicorn", *modules)
+    if program == "celery":
+        app = option_value(argv, "-A", "--app")
+        words = [
+            a for i, a in enumerate(argv[1:], 1)
+            if not a.startswith("-") and argv[i - 1] not in ("-A", "--app")
+        ]  # fmt: skip
+        sub = words[0] if words else None
+        queues = option_value(argv, "-Q", "--queues") if sub == "worker" else None
+        return ("celery", app, sub, ",".join(sorted(queues.split(","))) if queues else None)
+    if program in ("python", "python3") and argv[1:2] == ["manage.py"]:
+        # Arguments are essential (`--repair`) unless they are local paths or ports.
+        return ("manage.py", *(a for a in argv[2:] if "$" not in a))
+    return None
+
+
+def compose_processes(root: Path) -> dict[str, tuple[bool, set[tuple]]]:
+    """compose service -> (long-running?, signatures of its commands)."""
+    found = {}
+    for name, service in load_compose(root)["services"].items():
+        if "build" not in service:
+            continue
+        long_running = service.get("restart", "no") != "no"
+        sigs = {s for argv in commands_of(service) if (s := signature(argv))}
+        found[name] = (long_running, sigs)
+    return found
+
+
+def k8s_processes(root: Path) -> dict[str, tuple[str, set[tuple]]]:
+    """k8s workload -> (kind, signatures of its container's commands)."""
+    _, docs = load_k8s(root)
+    found = {}
+    for name, workload in by_kind(docs, "Deployment", "Job", "CronJob").items():
+        container = container_of(workload)
+        argvs = commands_of({"command": container["command"]})
+        sigs = {s for argv in argvs if (s := signature(argv))}
+        found[name] = (workload["kind"], sigs)
+    return found
+
+
+def management_commands(root: Path) -> dict[tuple[str, str], Path]:
+    """(service or "*" for shared, command) -> file, for every manage.py command."""
+    packages = {pkg: svc for svc, pkg in django_projects(root).items()}
+    found = {}
+    for path in sorted(root.glob("**/management/commands/*.py")):
+        rel = path.relative_to(root)
+        if path.name.startswith("_") or rel.parts[0] in (".venv", ".tox", "var", "tests"):
+            continue
+        service = packages.get(rel.parts[0], "*" if rel.parts[0] == "shared" else None)
+        if service is not None:
+            found[(service, path.stem)] = path
+    return found
+
+
+def handles_sigterm(path: Path) -> bool:
+    """A command that installs a SIGTERM handler is a long-running loop."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "signal"
+            and node.args
+            and isinstance(node.args[0], ast.Attribute)
+            and node.args[0].attr == "SIGTERM"
+        ):
+            return True
+    return False
+
+
+def calls(path: Path, function: str) -> bool:
+    return any(
+        isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", "")) == function
+        for n in ast.walk(ast.parse(path.read_text()))
+    )
+
+
+# --- the check ----------------------------------------------------------------------------
+
+
+def check_parity(root: Path) -> list[str]:
+    problems: list[str] = []
+    processes = procfile(root)
+    compose = compose_processes(root)
+    compose_all = load_compose(root)["services"]
+    k8s = k8s_processes(root)
+
+    for name, (reason, stand_in) in LOCAL_ONLY.items():
+        if not reason.strip():
+            problems.append(f"{name}: local-only needs a reason")
+        if name not in processes:
+            problems.append(f"{name}: listed as local-only but not in the Procfile")
+        elif stand_in is not None and stand_in not in compose_all:
+            problems.append(f"{name}: its production stand-in {stand_in!r} is not in compose")
+
+    for name, argv in processes.items():
+        if name in LOCAL_ONLY:
+            continue
+        sig = signature(argv)
+        if sig is None:
+            problems.append(f"{name}: runs {argv[0]!r}; deploy it or list it as local-only")
+            continue
+        in_compose = [s for s, (_, sigs) in compose.items() if sig in sigs]
+        if not in_compose:
+            problems.append(f"{name}: no compose service runs {' '.join(map(str, sig))}")
+        elif not any(compose[s][0] for s in in_compose):
+            problems.append(f"{name}: compose runs it only once ({', '.join(in_compose)})")
+        in_k8s = [w for w, (_, sigs) in k8s.items() if sig in sigs]
+        if not in_k8s:
+            problems.append(f"{name}: no k8s workload runs {' '.join(map(str, sig))}")
+        elif not any(k8s[w][0] == "Deployment" for w in in_k8s):
+            problems.append(f"{name}: k8s runs it only as {', '.join(in_k8s)} (not a Deployment)")
+
+    deployed = {s[1:3] for s in map(signature, processes.values()) if s and s[0] == "manage.py"}
+    commands = management_commands(root)
+    for key, path in sorted(commands.items()):
+        label = " ".join(key)
+        classes = [key in PERIODIC, key in ONE_OFF, key in deployed]
+        if sum(classes) != 1:
+            problems.append(
+                f"{label}: not accounted for (a Procfile process, PERIODIC or ONE_OFF)"
+                if not any(classes)
+                else f"{label}: accounted for twice"
+            )
+        if handles_sigterm(path) and key not in deployed:
+            problems.append(f"{label}: a long-running loop (handles SIGTERM) not in the Procfile")
+    for key in sorted(set(PERIODIC) | set(ONE_OFF)):
+        if key not in commands:
+            problems.append(f"{' '.join(key)}: accounted for but no such command")
+
+    for key, plan in PERIODIC.items():
+        sig = ("manage.py", *key)
+        label = " ".join(key)
+        if "covered_by" in plan:
+            covering = plan["covered_by"].split()
+            if tuple(covering) not in deployed:
+                problems.append(f"{label}: covered by {plan['covered_by']}, which is not deployed")
+            for k in (key, tuple(covering)):
+                if k in commands and not calls(commands[k], plan["function"]):
+                    problems.append(f"{' '.join(k)}: does not call {plan['function']}")
+            continue
+        service = plan["compose"]
+        if sig not in compose.get(service, (False, set()))[1] or not compose[service][0]:
+            problems.append(f"{label}: compose service {service} does not run it repeatedly")
+        release = plan["release"]
+        if sig not in compose.get(release, (True, set()))[1]:
+            problems.append(f"{label}: compose release job {release} does not run it")
+        kind, sigs = k8s.get(plan["k8s"], (None, set()))
+        if kind != "CronJob" or sig not in sigs:
+            problems.append(f"{label}: no k8s CronJob {plan['k8s']} runs it")
+        if sig not in k8s.get(release, (None, set()))[1]:
+            problems.append(f"{label}: k8s release job {release} does not run it")
+    return problems
+
+
+# --- the real files -----------------------------------------------------------------------
+
+
+def test_production_runs_every_procfile_process_and_accounts_for_every_command():
+    assert check_parity(ROOT) == []
+
+
+def test_the_procfile_is_read_as_the_runner_reads_it():
+    processes = procfile(ROOT)
+    assert signature(processes["fulfillment_maintain"]) == (
+        "manage.py", "fulfillment", "maintain", "--repair",
+    )  # fmt: skip
+    assert signature(processes["fulfillment_worker"]) == (
+        "celery", "fulfillment_service.config.celery_app", "worker", "fulfillment",
+    )  # fmt: skip
+    assert signature(processes["catalog"]) == ("gunicorn", "catalog_service.config.wsgi")
+    deployed = set(processes) - set(LOCAL_ONLY)
+    assert deployed == {
+        "catalog", "order", "fulfillment", "order_outbox_relay", "order_worker",
+        "fulfillment_worker", "fulfillment_relay", "fulfillment_maintain", "flower",
+    }  # fmt: skip
+
+
+def test_long_running_commands_are_recognised():
+    commands = management_commands(ROOT)
+    assert {k for k, p in commands.items() if handles_sigterm(p)} == {
+        ("order", "outbox_relay"), ("fulfillment", "relay_outbox"), ("fulfillment", "maintain"),
+    }  # fmt: skip
+    assert len(commands) == 12
+
+
+# --- a broken copy --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def broken(tmp_path):
+    dest = tmp_path / "repo"
+    skip = shutil.ignore_patterns(
+        ".git", ".venv", ".tox", "var", "__pycache__", "tests", "docs", "bench", "node_modules"
+    )
+    shutil.copytree(ROOT, dest, ignore=skip)
+    return dest
+
+
+def edit_yaml(path: Path, change) -> None:
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_parity_check_fails_on_a_broken_copy(broken):
+    assert check_parity(broken) == []
+
+    def compose(data):
+        services = data["services"]
+        del services["order-outbox-relay"]
+        services["fulfillment-worker"]["command"][7] = "order,fulfillment"
+        services["fulfillment-maintain"]["restart"] = "no"
+        services["catalog-migrate"]["command"][2] = services["catalog-migrate"]["command"][
+            2
+        ].replace(" && python manage.py catalog publish_offers", "")
+
+    edit_yaml(broken / "docker-compose.yml", compose)
+    path = broken / "deploy" / "k8s" / "background.yaml"
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    for d in docs:
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "fulfillment-maintain":
+            container_of(d)["command"].remove("--repair")
+    docs = [d for d in docs if d["kind"] != "CronJob"]
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    # a new loop command that nobody deploys, and an idempotency clean-up the relay dropped
+    commands = broken / "fulfillment_service" / "fulfillment" / "management" / "commands"
+    shutil.copy(commands / "relay_outbox.py", commands / "relay_more.py")
+    relay = broken / "order_service" / "orders" / "management" / "commands" / "outbox_relay.py"
+    relay.write_text(relay.read_text().replace("idempotency_keys_expire()", "0"))
+    # a local-only entry that went away from the Procfile
+    procfile_path = broken / PROCFILE
+    procfile_path.write_text(
+        "\n".join(
+            line
+            for line in procfile_path.read_text().splitlines()
+            if not line.startswith("mesh_certs:")
+        )  # fmt: skip
+    )
+
+    assert check_parity(broken) == [
+        "mesh_certs: listed as local-only but not in the Procfile",
+        "order_outbox_relay: no compose service runs manage.py order outbox_relay",
+        "fulfillment_worker: no compose service runs celery "
+        "fulfillment_service.config.celery_app worker fulfillment",
+        "fulfillment_maintain: compose runs it only once (fulfillment-maintain)",
+        "fulfillment_maintain: no k8s workload runs manage.py fulfillment maintain --repair",
+        "fulfillment relay_more: not accounted for (a Procfile process, PERIODIC or ONE_OFF)",
+        "fulfillment relay_more: a long-running loop (handles SIGTERM) not in the Procfile",
+        "catalog publish_offers: compose release job catalog-migrate does not run it",
+        "catalog publish_offers: no k8s CronJob catalog-publish-offers runs it",
+        "order outbox_relay: does not call idempotency_keys_expire",
+    ]
