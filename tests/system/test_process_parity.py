@@ -19,15 +19,22 @@ Every check also runs on a deliberately broken copy and must report exactly what
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shlex
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 from test_compose import commands_of, django_projects, load_compose, option_value
 from test_k8s import by_kind, container_of, load_k8s
+
+from shared.testing import ManagedProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCFILE = Path("deploy") / "Procfile"
@@ -358,3 +365,106 @@ def test_parity_check_fails_on_a_broken_copy(broken):
         "catalog publish_offers: no k8s CronJob catalog-publish-offers runs it",
         "order outbox_relay: does not call idempotency_keys_expire",
     ]
+
+
+# --- the background roles run for real ----------------------------------------------------
+
+BACKGROUND_ROLES = {
+    # compose service: (release job, what its log says once it works, stop grace in compose)
+    "order-outbox-relay": ("order-migrate", "outbox relay: started"),
+    "fulfillment-relay": ("fulfillment-migrate", "relay: polling the outbox every 0.2s"),
+    "fulfillment-maintain": (
+        "fulfillment-migrate",
+        "outbox: 0 re-published; stock: 0 skus, 0 drifting, 0 unknown, 0 repaired",
+    ),
+    "catalog-publish-offers": ("catalog-migrate", "Published 0 offers"),
+}
+
+
+@pytest.fixture
+def empty_databases():
+    """Databases of this test's own (``<configured name>_parity``), created empty, dropped
+    after: the release jobs migrate them as they would a fresh production database."""
+    import psycopg
+    from conftest import systest_database_urls
+    from psycopg import sql
+
+    urls = systest_database_urls("parity")
+    admin_url = os.environ.get("POSTGRES_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+    def drop(admin):
+        for url in urls.values():
+            name = urlsplit(url).path.lstrip("/")
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        drop(admin)
+        for url in urls.values():
+            parts = urlsplit(url)
+            admin.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(parts.path.lstrip("/")), sql.Identifier(parts.username)
+                )
+            )
+    try:
+        yield urls
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            drop(admin)
+
+
+@pytest.mark.system
+def test_background_roles_run_and_stop_within_their_grace_period(tmp_path, empty_databases):
+    """Each new compose role, its command line and environment taken from docker-compose.yml
+    (backing-service URLs pointed at this machine's test ones), runs after its release job
+    and stops on SIGTERM before compose would kill it."""
+    from test_container_roles import local_env
+
+    services = load_compose(ROOT)["services"]
+    for release in sorted({job for job, _ in BACKGROUND_ROLES.values()}):
+        env = local_env(release, tmp_path, STATIC_ROOT_BASE=str(tmp_path / "static"))
+        env |= {k: v for k, v in empty_databases.items() if k in env}
+        command = services[release]["command"]
+        result = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        if release == "catalog-migrate":
+            assert "Published 0 offers" in result.stdout
+
+    for name, (_, ready) in BACKGROUND_ROLES.items():
+        service = services[name]
+        metrics = tmp_path / f"prometheus-{name}"
+        metrics.mkdir()
+        env = local_env(name, tmp_path, PROMETHEUS_MULTIPROC_DIR=str(metrics))
+        env |= {k: v for k, v in empty_databases.items() if k in env}
+        argv = [str(a) for a in service["command"]]
+        log = tmp_path / f"{name}.log"
+        proc = ManagedProcess(argv, env=env, cwd=ROOT, log_path=log).start()
+        try:
+            deadline = time.monotonic() + 90
+            while ready not in proc.log() and proc.alive() and time.monotonic() < deadline:
+                time.sleep(0.3)
+            assert ready in proc.log(), proc.log()
+        finally:
+            grace = float(str(service["stop_grace_period"]).rstrip("s"))
+            started = time.monotonic()
+            returncode = proc.stop(timeout=grace)
+        assert time.monotonic() - started < grace, proc.log()
+        if name == "catalog-publish-offers":
+            assert returncode == -signal.SIGTERM  # the shell loop ends on the signal
+        else:
+            assert returncode == 0, proc.log()  # a clean stop, not a kill
+        if name == "fulfillment-maintain":
+            # the drift gauges are written where PROMETHEUS_MULTIPROC_DIR says, and only
+            # there (docs/deployment.md, "Background processes")
+            # (read as a /metrics view sharing the directory would read them)
+            from prometheus_client import CollectorRegistry, generate_latest
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=str(metrics))
+            exposition = generate_latest(registry).decode()
+            assert "\nfulfillment_stock_drift_skus 0.0\n" in exposition, exposition
