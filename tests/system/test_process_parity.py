@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from test_compose import commands_of, django_projects, load_compose, option_value
+from test_compose import commands_of, django_projects, environment, load_compose, option_value
 from test_k8s import by_kind, container_of, load_k8s
 
 from shared.testing import ManagedProcess
@@ -104,6 +104,16 @@ def procfile(root: Path) -> dict[str, list[str]]:
     return processes
 
 
+def procfile_metrics(root: Path) -> set[str]:
+    """Procfile processes given PROMETHEUS_MULTIPROC_DIR (their metrics outlive a request
+    and reach a /metrics view only through that directory)."""
+    return {
+        line.split(":", 1)[0].strip()
+        for line in (root / PROCFILE).read_text().splitlines()
+        if not line.lstrip().startswith("#") and "PROMETHEUS_MULTIPROC_DIR=" in line
+    }
+
+
 def signature(argv: list[str]) -> tuple | None:
     """What makes two command lines the same process; None for a non-platform program."""
     program = argv[0]
@@ -129,27 +139,27 @@ def signature(argv: list[str]) -> tuple | None:
     return None
 
 
-def compose_processes(root: Path) -> dict[str, tuple[bool, set[tuple]]]:
-    """compose service -> (long-running?, signatures of its commands)."""
+def compose_processes(root: Path) -> dict[str, tuple[bool, set[tuple], set[str]]]:
+    """compose service -> (long-running?, signatures of its commands, its variables)."""
     found = {}
     for name, service in load_compose(root)["services"].items():
         if "build" not in service:
             continue
         long_running = service.get("restart", "no") != "no"
         sigs = {s for argv in commands_of(service) if (s := signature(argv))}
-        found[name] = (long_running, sigs)
+        found[name] = (long_running, sigs, set(environment(service)))
     return found
 
 
-def k8s_processes(root: Path) -> dict[str, tuple[str, set[tuple]]]:
-    """k8s workload -> (kind, signatures of its container's commands)."""
+def k8s_processes(root: Path) -> dict[str, tuple[str, set[tuple], set[str]]]:
+    """k8s workload -> (kind, signatures of its container's commands, its own variables)."""
     _, docs = load_k8s(root)
     found = {}
     for name, workload in by_kind(docs, "Deployment", "Job", "CronJob").items():
         container = container_of(workload)
         argvs = commands_of({"command": container["command"]})
         sigs = {s for argv in argvs if (s := signature(argv))}
-        found[name] = (workload["kind"], sigs)
+        found[name] = (workload["kind"], sigs, {e["name"] for e in container.get("env", [])})
     return found
 
 
@@ -198,6 +208,7 @@ def check_parity(root: Path) -> list[str]:
     compose = compose_processes(root)
     compose_all = load_compose(root)["services"]
     k8s = k8s_processes(root)
+    metrics = procfile_metrics(root)
 
     for name, (reason, stand_in) in LOCAL_ONLY.items():
         if not reason.strip():
@@ -214,16 +225,21 @@ def check_parity(root: Path) -> list[str]:
         if sig is None:
             problems.append(f"{name}: runs {argv[0]!r}; deploy it or list it as local-only")
             continue
-        in_compose = [s for s, (_, sigs) in compose.items() if sig in sigs]
+        in_compose = [s for s, (_, sigs, _) in compose.items() if sig in sigs]
         if not in_compose:
             problems.append(f"{name}: no compose service runs {' '.join(map(str, sig))}")
         elif not any(compose[s][0] for s in in_compose):
             problems.append(f"{name}: compose runs it only once ({', '.join(in_compose)})")
-        in_k8s = [w for w, (_, sigs) in k8s.items() if sig in sigs]
+        in_k8s = [w for w, (_, sigs, _) in k8s.items() if sig in sigs]
         if not in_k8s:
             problems.append(f"{name}: no k8s workload runs {' '.join(map(str, sig))}")
         elif not any(k8s[w][0] == "Deployment" for w in in_k8s):
             problems.append(f"{name}: k8s runs it only as {', '.join(in_k8s)} (not a Deployment)")
+        if name in metrics:
+            for other in [s for s in in_compose if "PROMETHEUS_MULTIPROC_DIR" not in compose[s][2]]:
+                problems.append(f"{name}: compose {other} has no PROMETHEUS_MULTIPROC_DIR")
+            for other in [w for w in in_k8s if "PROMETHEUS_MULTIPROC_DIR" not in k8s[w][2]]:
+                problems.append(f"{name}: k8s {other} has no PROMETHEUS_MULTIPROC_DIR")
 
     deployed = {s[1:3] for s in map(signature, processes.values()) if s and s[0] == "manage.py"}
     commands = management_commands(root)
@@ -254,15 +270,15 @@ def check_parity(root: Path) -> list[str]:
                     problems.append(f"{' '.join(k)}: does not call {plan['function']}")
             continue
         service = plan["compose"]
-        if sig not in compose.get(service, (False, set()))[1] or not compose[service][0]:
+        if sig not in compose.get(service, (False, set(), set()))[1] or not compose[service][0]:
             problems.append(f"{label}: compose service {service} does not run it repeatedly")
         release = plan["release"]
-        if sig not in compose.get(release, (True, set()))[1]:
+        if sig not in compose.get(release, (True, set(), set()))[1]:
             problems.append(f"{label}: compose release job {release} does not run it")
-        kind, sigs = k8s.get(plan["k8s"], (None, set()))
+        kind, sigs, _ = k8s.get(plan["k8s"], (None, set(), set()))
         if kind != "CronJob" or sig not in sigs:
             problems.append(f"{label}: no k8s CronJob {plan['k8s']} runs it")
-        if sig not in k8s.get(release, (None, set()))[1]:
+        if sig not in k8s.get(release, (None, set(), set()))[1]:
             problems.append(f"{label}: k8s release job {release} does not run it")
     return problems
 
@@ -325,6 +341,7 @@ def test_parity_check_fails_on_a_broken_copy(broken):
         del services["order-outbox-relay"]
         services["fulfillment-worker"]["command"][7] = "order,fulfillment"
         services["fulfillment-maintain"]["restart"] = "no"
+        del services["fulfillment-maintain"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
         services["catalog-migrate"]["command"][2] = services["catalog-migrate"]["command"][
             2
         ].replace(" && python manage.py catalog publish_offers", "")
@@ -359,6 +376,7 @@ def test_parity_check_fails_on_a_broken_copy(broken):
         "fulfillment_service.config.celery_app worker fulfillment",
         "fulfillment_maintain: compose runs it only once (fulfillment-maintain)",
         "fulfillment_maintain: no k8s workload runs manage.py fulfillment maintain --repair",
+        "fulfillment_maintain: compose fulfillment-maintain has no PROMETHEUS_MULTIPROC_DIR",
         "fulfillment relay_more: not accounted for (a Procfile process, PERIODIC or ONE_OFF)",
         "fulfillment relay_more: a long-running loop (handles SIGTERM) not in the Procfile",
         "catalog publish_offers: compose release job catalog-migrate does not run it",
