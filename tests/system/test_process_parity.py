@@ -52,6 +52,8 @@ LOCAL_ONLY: dict[str, tuple[str, str | None]] = {
                       "Kubernetes: Consul injects it", "order-sidecar"),
     "fulfillment_sidecar": ("Envoy from deploy/envoy; compose: Consul-bootstrapped sidecar, "
                             "Kubernetes: Consul injects it", "fulfillment-sidecar"),
+    "catalog_offers": ("the local schedule of `catalog publish_offers` (see PERIODIC): compose "
+                       "runs the same loop, Kubernetes a CronJob", "catalog-publish-offers"),
     "mesh_certs": ("the local CA's rotator (bin/mesh-certs); in production Consul is the CA "
                    "and rotates the certificates", "consul"),
 }  # fmt: skip
