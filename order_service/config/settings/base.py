@@ -82,3 +82,4 @@ READINESS_DEGRADED_OK = ["broker"]
 # Fulfillment's internal API, reached through the local Envoy sidecar (mTLS, retries and
 # metrics live there, not here: docs/edge-and-mesh.md).
 FULFILLMENT_URL = env("FULFILLMENT_URL", default="http://127.0.0.1:9101")
+FULFILLMENT_TIMEOUT = env.float("FULFILLMENT_TIMEOUT", default=2.0)
