@@ -13,6 +13,7 @@ from order_service.api import serializers as s
 from order_service.api.ratelimit import ratelimit_check
 from order_service.orders import errors, selectors, services
 from order_service.orders.cart import SessionCart, Shopper, shopper_from_session
+from order_service.orders.fulfillment import fulfillment_details_get
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
@@ -124,12 +125,26 @@ class CheckoutView(OrderApiView):
 
 
 class OrderDetailView(OrderApiView):
-    @extend_schema(responses={200: s.OrderSerializer, 404: _errors[404], 429: _errors[429]})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "include",
+                str,
+                enum=["fulfillment"],
+                description="`fulfillment`: add payment and shipment details, asked of the "
+                "fulfillment service through the mesh (`available: false` when it cannot answer)",
+            )
+        ],
+        responses={200: s.OrderSerializer, 404: _errors[404], 429: _errors[429]},
+    )
     def get(self, request, order_id: str):
         order = selectors.order_get_for_shopper(
             order_id=order_id, shopper=self.shopper(request, create=False)
         )
-        return Response(s.OrderSerializer(order).data)
+        data = s.OrderSerializer(order).data
+        if request.query_params.get("include") == "fulfillment":
+            data["fulfillment"] = fulfillment_details_get(order_id=order.id)
+        return Response(data)
 
 
 def _validated(serializer_class, data) -> dict:

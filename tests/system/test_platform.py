@@ -120,6 +120,15 @@ def test_an_order_placed_at_the_edge_is_fulfilled_end_to_end(platform):
         time.sleep(0.5)
     assert status["status"] == "fulfilled", status
 
+    # The order service asks fulfillment through the two Envoy sidecars (mTLS, retries).
+    detailed = shopper.get(
+        f"{platform.edge}{order['status_url']}", params={"include": "fulfillment"}, timeout=10
+    ).json()
+    assert detailed["fulfillment"]["available"] is True, detailed
+    assert detailed["fulfillment"]["payment"]["status"] == "captured"
+    assert detailed["fulfillment"]["shipment"]["status"] == "pending"
+    assert detailed["fulfillment"]["ledger"]["status"] is not None
+
     internal = requests.get(
         f"http://127.0.0.1:{platform.ports['FULFILLMENT_PORT']}/internal/orders/{order['order_id']}",
         timeout=10,
