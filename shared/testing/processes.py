@@ -60,7 +60,8 @@ class ManagedProcess:
         log_path: str | Path | None = None,
     ):
         self.args = list(args)
-        self.env = {**os.environ, **(env or {})}
+        # Tests read children's logs as they run: no block-buffered stdout in a child.
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.cwd = cwd
         self.log_path = Path(log_path or Path(tempfile.mkdtemp(prefix="proc-")) / "out.log")
         self.proc: subprocess.Popen | None = None
