@@ -136,12 +136,13 @@ def wrk(url: str, duration: int, connections: int, threads: int) -> dict:
         timeout=duration + 30,
     )
     out = result.stdout
-    if not re.search(r"50%\s+\d", out):
+    # Anchored at the line start: a "Req/Sec ... 67.50%" stdev column also ends in "50%".
+    if not re.search(r"^\s+50%\s+\d", out, re.M):
         sys.exit(f"wrk could not measure {url}:\n{out}{result.stderr}")
     try:
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-        p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
-        p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+        p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+        p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     except (AttributeError, ValueError) as exc:
         sys.exit(f"cannot read wrk's output for {url} ({exc}):\n{out}{result.stderr}")
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)

@@ -29,8 +29,13 @@ with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=T
 PY
 mkdir -p var/bench
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+failed=()
 for bench in catalog_graph checkout fulfillment_drain edge_flood mesh_latency; do
   echo; echo "=== bench/$bench.py  ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1 /proc/loadavg))"
-  .venv/bin/python "bench/$bench.py" 2>&1 | tee "var/bench/$bench.txt"
+  .venv/bin/python "bench/$bench.py" 2>&1 | tee "var/bench/$bench.txt" || failed+=("$bench")
 done
-echo; echo "all benchmarks done; outputs in var/bench/"
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "benchmarks that failed: ${failed[*]} (their output is in var/bench/)"; exit 1
+fi
+echo "all benchmarks done; outputs in var/bench/"
