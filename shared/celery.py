@@ -118,6 +118,24 @@ AT_LEAST_ONCE = {
 }
 
 
+@signals.worker_init.connect
+def _declare_platform_queues(sender=None, **_):
+    """Declare every platform exchange and queue before the worker starts consuming.
+
+    Celery's native delayed delivery binds *all* configured queues to its delay exchanges
+    when a worker starts; on a fresh vhost a queue (or the dead-letter exchange) that no one
+    declared yet makes that fail, and retries with a countdown would then block the worker.
+    Declaring is idempotent, with the same arguments everywhere (``service_queue``)."""
+    app = getattr(sender, "app", None)
+    if app is None or not app.conf.task_queues:
+        return
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=3)
+        channel = conn.default_channel
+        for queue in app.conf.task_queues:
+            queue(channel).declare()
+
+
 @signals.before_task_publish.connect
 def _add_request_id(headers=None, **_):
     request_id = get_request_id()
