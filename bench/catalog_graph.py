@@ -42,7 +42,12 @@ sys.path.insert(0, str(ROOT))
 
 from shared.demo import demo_skus, demo_stock  # noqa: E402
 from shared.inventory import Inventory  # noqa: E402
-from shared.testing.processes import ManagedProcess, free_port, wait_for_port  # noqa: E402
+from shared.testing.processes import (  # noqa: E402
+    ManagedProcess,
+    free_port,
+    gunicorn_process,
+    wait_for_port,
+)
 
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
@@ -300,19 +305,13 @@ def main() -> int:
         log("[2/6] starting gunicorn (catalog, bare graphene) and the NGINX edge ...")
         origin_port, bare_port = free_port(), free_port()
         workers = env["WEB_WORKERS"]
-        origin = ManagedProcess(
-            [
-                str(BIN / "gunicorn"),
-                "catalog_service.config.wsgi",
-                "-c",
-                str(ROOT / "deploy" / "gunicorn.conf.py"),
-                "--bind",
-                f"127.0.0.1:{origin_port}",
-            ],
+        origin = gunicorn_process(
+            "catalog_service.config.wsgi",
+            port=origin_port,
+            root=ROOT,
             env=env,
-            cwd=ROOT,
             log_path=workdir / "origin.log",
-        ).start()
+        )
         processes.append(origin)
         bare = ManagedProcess(
             [

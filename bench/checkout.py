@@ -113,7 +113,8 @@ def main() -> int:
     from order_service.orders.models import Order, OrderLine, OutboxMessage
     from shared.inventory import Inventory
     from shared.offers import Offer, offer_key, publish_offers
-    from shared.testing import ManagedProcess, PrivateRabbitMQ, free_port, wait_for_port
+    from shared.testing import PrivateRabbitMQ, free_port, wait_for_port
+    from shared.testing.processes import gunicorn_process
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-checkout-"))
     run = uuid.uuid4().hex[:8]
@@ -144,22 +145,14 @@ def main() -> int:
             "RATELIMIT_CHECKOUT_IP": "1000000/m",
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
-        gunicorn = ManagedProcess(
-            [
-                str(BIN / "gunicorn"),
-                "order_service.config.wsgi",
-                "-c",
-                str(ROOT / "deploy/gunicorn.conf.py"),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(opts.workers),
-                "--no-control-socket",
-            ],
+        gunicorn = gunicorn_process(
+            "order_service.config.wsgi",
+            port=port,
+            root=ROOT,
+            workers=opts.workers,
             env=env,
-            cwd=ROOT,
             log_path=workdir / "gunicorn.log",
-        ).start()
+        )
         wait_for_port(port, proc=gunicorn.proc)
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):

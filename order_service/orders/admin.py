@@ -28,14 +28,11 @@ class OrderLineInline(admin.TabularInline):
         return False
 
 
-@admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
-    list_display = ["id", "status", "total", "currency", "shopper_id", "created_at"]
-    list_filter = ["status", "created_at"]
-    search_fields = ["id"]
-    date_hierarchy = "created_at"
-    inlines = [OrderLineInline]
-    readonly_fields = [f.name for f in Order._meta.fields]
+class OrderRecordAdmin(admin.ModelAdmin):
+    """Read-only records of orders: searched by exact order id, the outbox backlog shown
+    on the list, never added by hand (orders are placed through checkout only)."""
+
+    order_id_field = "id"
 
     def get_search_results(self, request, queryset, search_term):
         # Exact match on the uuid (a partial or invalid id finds nothing, without an error).
@@ -43,31 +40,7 @@ class OrderAdmin(admin.ModelAdmin):
         if not term:
             return queryset, False
         try:
-            return queryset.filter(id=uuid.UUID(term)), False
-        except ValueError:
-            return queryset.none(), False
-
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "subtitle": _backlog_title()}
-        return super().changelist_view(request, extra_context=extra_context)
-
-    def has_add_permission(self, request):
-        return False  # orders are placed through checkout only
-
-
-@admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
-    list_display = ["id", "order_id", "task_name", "created_at", "published_at", "attempts"]
-    list_filter = [("published_at", admin.EmptyFieldListFilter), "task_name"]
-    search_fields = ["order__id"]
-    readonly_fields = [f.name for f in OutboxMessage._meta.fields]
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        try:
-            return queryset.filter(order_id=uuid.UUID(term)), False
+            return queryset.filter(**{self.order_id_field: uuid.UUID(term)}), False
         except ValueError:
             return queryset.none(), False
 
@@ -77,6 +50,28 @@ class OutboxMessageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(Order)
+class OrderAdmin(OrderRecordAdmin):
+    list_display = ["id", "status", "total", "currency", "shopper_id", "created_at"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["id"]
+    date_hierarchy = "created_at"
+    inlines = [OrderLineInline]
+    readonly_fields = [f.name for f in Order._meta.fields]
+
+    order_id_field = "id"
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(OrderRecordAdmin):
+    list_display = ["id", "order_id", "task_name", "created_at", "published_at", "attempts"]
+    list_filter = [("published_at", admin.EmptyFieldListFilter), "task_name"]
+    search_fields = ["order__id"]
+    readonly_fields = [f.name for f in OutboxMessage._meta.fields]
+
+    order_id_field = "order_id"
 
 
 @admin.register(IdempotencyKey)

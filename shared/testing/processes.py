@@ -114,6 +114,29 @@ class ManagedProcess:
             return ""
 
 
+def gunicorn_process(
+    wsgi: str,
+    *,
+    port: int,
+    root: str | Path,
+    log_path: str | Path,
+    env: Mapping[str, str] | None = None,
+    workers: int | None = None,
+) -> ManagedProcess:
+    """A service's gunicorn as the runner starts it (``deploy/gunicorn.conf.py``), on
+    127.0.0.1:``port``; started, not yet waited for."""
+    import sys
+
+    args = [
+        str(Path(sys.executable).parent / "gunicorn"), wsgi,
+        "-c", str(Path(root) / "deploy" / "gunicorn.conf.py"),
+        "--bind", f"127.0.0.1:{port}",
+    ]  # fmt: skip
+    if workers is not None:
+        args += ["--workers", str(workers)]
+    return ManagedProcess(args, env=env, cwd=root, log_path=log_path).start()
+
+
 class PrivateRedis:
     """A throw-away ``redis-server`` on a free port (nothing on disk)."""
 

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection
 
 from catalog_service.catalog.models import Product
-from shared.testing.processes import ManagedProcess, free_port, wait_for_port
+from shared.testing.processes import ManagedProcess, free_port, gunicorn_process, wait_for_port
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
@@ -73,19 +73,13 @@ def served(tmp_path):
         "SERVICE": "catalog",
         "LOG_LEVEL": "WARNING",
     }
-    origin = ManagedProcess(
-        [
-            str(BIN / "gunicorn"),
-            "catalog_service.config.wsgi",
-            "-c",
-            str(ROOT / "deploy" / "gunicorn.conf.py"),
-            "--bind",
-            f"127.0.0.1:{origin_port}",
-        ],
+    origin = gunicorn_process(
+        "catalog_service.config.wsgi",
+        port=origin_port,
+        root=ROOT,
         env=env,
-        cwd=ROOT,
         log_path=tmp_path / "origin.log",
-    ).start()
+    )
     platform = _platform()
     edge_env = platform.load_env()
     for key in platform.DEFAULTS:

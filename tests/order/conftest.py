@@ -27,6 +27,7 @@ from shared.celery import service_queue
 from shared.inventory import Inventory, available_key
 from shared.offers import Offer, publish_offers
 from shared.testing import ManagedProcess, free_port, wait_for_port
+from shared.testing.processes import gunicorn_process
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -228,22 +229,14 @@ def order_server(tmp_path):
 
     def start(*, workers: int = 2, **env: str) -> OrderServer:
         port = free_port()
-        process = ManagedProcess(
-            [
-                str(BIN / "gunicorn"),
-                "order_service.config.wsgi",
-                "-c",
-                str(REPO / "deploy" / "gunicorn.conf.py"),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(workers),
-                "--no-control-socket",
-            ],
+        process = gunicorn_process(
+            "order_service.config.wsgi",
+            port=port,
+            root=REPO,
+            workers=workers,
             env=process_env(SERVICE="order", **env),
-            cwd=REPO,
             log_path=tmp_path / f"gunicorn-{port}.log",
-        ).start()
+        )
         server = OrderServer(process, port)
         started.append(server)
         wait_for_port(port, timeout=30, proc=process.proc)
