@@ -34,7 +34,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.db.models import Sum
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from fulfillment_service.fulfillment.models import LedgerEntry, ProcessedMessage, Stock
 from shared.inventory import Inventory, available_key
@@ -59,6 +59,11 @@ UNKNOWN_SKUS = Gauge(
     "fulfillment_stock_unknown_skus",
     "Skus with no availability counter in Redis (not sellable until rebuilt)",
     multiprocess_mode="mostrecent",
+)
+# The gauges above read 0 once --repair has fixed a drift; this remembers that it happened.
+REPAIRED_SKUS = Counter(
+    "fulfillment_stock_repaired_skus_total",
+    "Skus whose Redis availability a repair rebuilt or corrected",
 )
 LAST_CHECK = Gauge(
     "fulfillment_stock_invariant_last_check_timestamp_seconds",
@@ -215,6 +220,7 @@ def _export(report: CheckReport) -> None:
     DRIFT_SKUS.set(bad)
     DRIFT_ABS_UNITS.set(0 if report.repaired else sum(abs(b.drift) for b in report.drifting))
     UNKNOWN_SKUS.set(0 if report.repaired else len(report.unknown))
+    REPAIRED_SKUS.inc(report.repaired)
     LAST_CHECK.set(time.time())
 
 

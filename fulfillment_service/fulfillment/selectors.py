@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Count, Min, Sum
+from django.utils import timezone
 
 from fulfillment_service.fulfillment.models import (
     LedgerEntry,
     LedgerTransaction,
+    OutboxEvent,
     Payment,
     ProcessedMessage,
     Shipment,
@@ -84,3 +86,13 @@ def ledger_totals() -> dict[str, Decimal | int]:
     """Sum of every money and unit entry: both are zero in a correct ledger."""
     totals = LedgerEntry.objects.aggregate(amount=Sum("amount"), quantity=Sum("quantity"))
     return {"amount": totals["amount"] or Decimal(0), "quantity": totals["quantity"] or 0}
+
+
+def outbox_backlog() -> tuple[int, float | None]:
+    """How many status events wait to be published, and the age in seconds of the oldest
+    (None when none waits): one query on the partial index of unpublished rows."""
+    agg = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(
+        pending=Count("id"), oldest=Min("created_at")
+    )
+    oldest = agg["oldest"]
+    return agg["pending"], (timezone.now() - oldest).total_seconds() if oldest else None

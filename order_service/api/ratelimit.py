@@ -14,6 +14,7 @@ from django.conf import settings
 from django_ratelimit.core import get_usage
 
 from order_service.api.errors import RateLimited
+from order_service.orders import metrics
 from order_service.orders.cart import SHOPPER_KEY
 
 
@@ -53,4 +54,6 @@ def ratelimit_check(request, *, scope: str) -> None:
             request, group=f"order.{scope}.{kind}", key=key, rate=rate, increment=True
         )
         if usage is not None and usage["should_limit"]:
+            if scope == "checkout":
+                metrics.checkout_record(outcome="rate_limited")
             raise RateLimited(retry_after=int(usage["time_left"]) + 1, scope=f"{scope}:{kind}")

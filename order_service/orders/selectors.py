@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from order_service.orders import errors
 from order_service.orders.cart import Shopper
-from order_service.orders.models import IdempotencyKey, Order, OutboxMessage
+from order_service.orders.models import IdempotencyKey, Order, OrderStatus, OutboxMessage
 from order_service.orders.stores import inventory, offers_client
 from shared.offers import Offer, get_offers
 
@@ -159,3 +159,11 @@ def outbox_backlog() -> OutboxBacklog:
     )
     pending = OutboxMessage.objects.filter(published_at__isnull=True).count()
     return OutboxBacklog(pending=pending, oldest_created_at=agg["oldest"])
+
+
+def order_oldest_accepted() -> datetime | None:
+    """When the oldest order still waiting for fulfillment (accepted: not yet paid,
+    fulfilled or failed) was accepted; None when none waits (metrics, runbook)."""
+    return Order.objects.filter(status=OrderStatus.ACCEPTED).aggregate(oldest=Min("created_at"))[
+        "oldest"
+    ]

@@ -30,7 +30,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from order_service.orders import errors
+from order_service.orders import errors, metrics
 from order_service.orders.cart import SessionCart, Shopper
 from order_service.orders.models import IdempotencyKey, Order, OrderStatus, OutboxMessage
 from order_service.orders.publisher import PublishError, Unroutable, publisher
@@ -102,7 +102,35 @@ def order_checkout(
     fingerprint: str,
     now: datetime | None = None,
 ) -> CheckoutResult:
-    """Accept an order for ``items`` or raise an OrderError having reserved and written nothing."""
+    """Accept an order for ``items`` or raise an OrderError having reserved and written nothing.
+    Counts the outcome and, for an accepted order, the time it took (orders/metrics.py)."""
+    started = time.perf_counter()
+    try:
+        result = _checkout(
+            shopper=shopper,
+            items=items,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            now=now,
+        )
+    except errors.OrderError as exc:
+        metrics.checkout_record(outcome=metrics.checkout_outcome_of(code=exc.code))
+        raise
+    metrics.checkout_record(
+        outcome="replayed" if result.replayed else "accepted",
+        seconds=time.perf_counter() - started,
+    )
+    return result
+
+
+def _checkout(
+    *,
+    shopper: Shopper,
+    items: dict[str, int],
+    idempotency_key: str,
+    fingerprint: str,
+    now: datetime | None,
+) -> CheckoutResult:
     now = now or timezone.now()
     with _idempotency_lock(shopper=shopper, key=idempotency_key):
         # Under the lock: a twin request has either finished (its answer is stored) or is

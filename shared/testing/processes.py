@@ -176,14 +176,27 @@ class PrivateRedis:
 
 
 class PrivateRabbitMQ:
-    """A RabbitMQ node of its own (own node name, ports and data directory)."""
+    """A RabbitMQ node of its own (own node name, ports and data directory).
 
-    def __init__(self, workdir: str | Path):
+    ``plugins`` are enabled at start: ``rabbitmq_management`` (HTTP API on
+    ``management_port``, which Flower's broker tab reads) and ``rabbitmq_prometheus``
+    (metrics on ``prometheus_port``) for the observability tests; none by default, since
+    each plugin slows the start of every fault test's node.
+    """
+
+    def __init__(self, workdir: str | Path, *, plugins: Sequence[str] = ()):
         self.workdir = Path(workdir)
         self.port = free_port()
         self.dist_port = free_port()
+        self.management_port = free_port()
+        self.prometheus_port = free_port()
+        self.plugins = tuple(plugins)
         self.name = f"test{self.port}@localhost"
         self.process: ManagedProcess | None = None
+
+    @property
+    def management_url(self) -> str:
+        return f"http://guest:guest@127.0.0.1:{self.management_port}/api/"
 
     @property
     def url(self) -> str:
@@ -207,14 +220,26 @@ class PrivateRabbitMQ:
         if not (RABBITMQ_BIN / "rabbitmq-server").exists():
             raise RuntimeError(f"RabbitMQ not found in {RABBITMQ_BIN}; run bin/bootstrap")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        (self.workdir / "enabled_plugins").write_text("[].\n")
-        (self.workdir / "rabbitmq.conf").write_text("loopback_users = none\n")
+        (self.workdir / "enabled_plugins").write_text(f"[{','.join(self.plugins)}].\n")
+        conf = ["loopback_users = none"]
+        # A key of a plugin that is not enabled is refused, so only the enabled ones.
+        for plugin, key, port in (
+            ("rabbitmq_management", "management", self.management_port),
+            ("rabbitmq_prometheus", "prometheus", self.prometheus_port),
+        ):
+            if plugin in self.plugins:
+                conf += [f"{key}.tcp.port = {port}", f"{key}.tcp.ip = 127.0.0.1"]
+        (self.workdir / "rabbitmq.conf").write_text("\n".join(conf) + "\n")
         self.process = ManagedProcess(
             [str(RABBITMQ_BIN / "rabbitmq-server")],
             env=self._env(),
             log_path=self.workdir / "server.log",
         ).start()
         wait_for_port(self.port, timeout=timeout, proc=self.process.proc)
+        if "rabbitmq_management" in self.plugins:
+            wait_for_port(self.management_port, timeout=timeout, proc=self.process.proc)
+        if "rabbitmq_prometheus" in self.plugins:
+            wait_for_port(self.prometheus_port, timeout=timeout, proc=self.process.proc)
         return self
 
     def ctl(self, *args: str, timeout: float = 60) -> str:

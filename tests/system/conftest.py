@@ -55,8 +55,19 @@ class Platform:
                 "FULFILLMENT_INBOUND_PORT",
                 "ORDER_SIDECAR_ADMIN_PORT",
                 "FULFILLMENT_SIDECAR_ADMIN_PORT",
+                # observability (issue 10): Prometheus, exporters, background metrics
+                "PROMETHEUS_PORT",
+                "ORDER_RELAY_METRICS_PORT",
+                "FULFILLMENT_RELAY_METRICS_PORT",
+                "FULFILLMENT_MAINTAIN_METRICS_PORT",
+                "NGINX_EXPORTER_PORT",
+                "REDIS_EXPORTER_PORT",
+                "POSTGRES_EXPORTER_PORT",
             )
         }
+        # The private node's plugin ports (its plugins answer there when it enabled them).
+        self.ports["RABBITMQ_MANAGEMENT_PORT"] = rabbitmq.management_port
+        self.ports["RABBITMQ_PROMETHEUS_PORT"] = rabbitmq.prometheus_port
         self.env = {
             **{k: str(v) for k, v in self.ports.items()},
             **systest_database_urls("systest"),
@@ -73,6 +84,10 @@ class Platform:
     @property
     def edge(self) -> str:
         return f"http://127.0.0.1:{self.ports['EDGE_PORT']}"
+
+    @property
+    def prometheus(self) -> str:
+        return f"http://127.0.0.1:{self.ports['PROMETHEUS_PORT']}"
 
     def drop_databases(self) -> None:
         """Start from empty databases: the runner's set-up creates and migrates them."""

@@ -807,6 +807,8 @@ def test_compose_defines_the_platform():
         "consul", "consul-config",
         "order-sidecar-bootstrap", "order-sidecar",
         "fulfillment-sidecar-bootstrap", "fulfillment-sidecar",
+        # observability (issue 10): Prometheus and the exporters
+        "prometheus", "nginx-exporter", "redis-exporter", "postgres-exporter",
     }  # fmt: skip
     assert services["edge"]["image"].startswith("nginx:")
     assert services["postgres"]["image"].startswith("postgres:")

@@ -56,6 +56,17 @@ LOCAL_ONLY: dict[str, tuple[str, str | None]] = {
                        "runs the same loop, Kubernetes a CronJob", "catalog-publish-offers"),
     "mesh_certs": ("the local CA's rotator (bin/mesh-certs); in production Consul is the CA "
                    "and rotates the certificates", "consul"),
+    # Observability (ADR 0070): off-the-shelf images in compose; on Kubernetes the cluster's
+    # own Prometheus (kube-prometheus) scrapes the pods and loads deploy/prometheus/alerts.yml.
+    "prometheus": ("Debian's Prometheus with the rendered local config; compose runs the "
+                   "prom/prometheus image with deploy/prometheus/prometheus.compose.yml, "
+                   "Kubernetes the cluster's Prometheus", "prometheus"),
+    "nginx_exporter": ("Debian's exporter of the local edge's stub_status; compose runs the "
+                       "nginx-prometheus-exporter image in the edge's namespace", "nginx-exporter"),
+    "redis_exporter": ("Debian's Redis exporter; compose runs the redis_exporter image",
+                       "redis-exporter"),
+    "postgres_exporter": ("Debian's PostgreSQL exporter; compose runs the postgres-exporter "
+                          "image", "postgres-exporter"),
 }  # fmt: skip
 
 # Commands run on a schedule, not as a process: how production schedules each. A value is

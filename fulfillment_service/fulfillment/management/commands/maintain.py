@@ -2,8 +2,9 @@
 
 Every ``FULFILLMENT_MAINTAIN_INTERVAL`` seconds: re-publish outbox events that were not
 published right after their commit (broker blip, crash), then check the stock invariant
-and export the drift as Prometheus gauges (with ``PROMETHEUS_MULTIPROC_DIR`` shared with
-the web process, they appear on its /metrics). ``--repair`` also repairs drift.
+and export the drift as Prometheus gauges. ``--repair`` also repairs drift. The loop serves
+its gauges itself on ``METRICS_PORT`` (when set; they are written to its own
+``PROMETHEUS_MULTIPROC_DIR`` when it has one, and read from there).
 """
 
 import signal
@@ -15,6 +16,7 @@ from django.db import close_old_connections
 
 from fulfillment_service.fulfillment.invariants import stock_invariant_check
 from fulfillment_service.fulfillment.services import inventory_client, outbox_publish
+from shared.metrics import metrics_server_start
 
 
 class Command(BaseCommand):
@@ -29,6 +31,10 @@ class Command(BaseCommand):
         interval = interval or settings.FULFILLMENT_MAINTAIN_INTERVAL
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        if not once:
+            port = metrics_server_start()
+            if port:
+                self.stdout.write(f"maintain: metrics on :{port}/metrics")
         while True:
             close_old_connections()
             try:

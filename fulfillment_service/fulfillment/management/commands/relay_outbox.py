@@ -7,6 +7,9 @@ is one cheap query. (Waking up on ``NOTIFY`` was rejected: PostgreSQL serializes
 commits of all transactions that NOTIFY, WAL flush included, which would cap the workers'
 concurrent commits; see docs/adr/0031.) Several relays may run (rows are taken with SKIP
 LOCKED).
+
+The loop serves its own Prometheus metrics on ``METRICS_PORT`` (when set): the fulfillment
+outbox backlog and the age of its oldest unpublished event, refreshed every few seconds.
 """
 
 import signal
@@ -15,9 +18,12 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from fulfillment_service.fulfillment.selectors import outbox_backlog
 from fulfillment_service.fulfillment.services import outbox_publish
+from shared.metrics import Every, metrics_server_start, outbox_gauges_set
 
 BATCH = 500
+METRICS_REFRESH = 5.0  # seconds between refreshes of the backlog gauges
 
 
 class Command(BaseCommand):
@@ -34,12 +40,21 @@ class Command(BaseCommand):
         stopping: list[bool] = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+        port = metrics_server_start()
+        if port:
+            self.stdout.write(f"relay: metrics on :{port}/metrics")
         self.stdout.write(f"relay: polling the outbox every {poll}s")
         total = 0
+        refresh = Every(METRICS_REFRESH)
         while not stopping:
             close_old_connections()
             try:
                 published = self.publish_all()
+                if refresh.due():
+                    pending, oldest_age = outbox_backlog()
+                    outbox_gauges_set(
+                        service="fulfillment", pending=pending, oldest_age_seconds=oldest_age
+                    )
             except Exception as exc:  # noqa: BLE001 - database blip: the next round retries
                 self.stderr.write(f"relay round failed: {type(exc).__name__}: {exc}")
                 published = 0

@@ -5,6 +5,11 @@ batch is taken with SELECT ... FOR UPDATE SKIP LOCKED. Now and then it also dele
 idempotency keys and gives back reservations whose order was never written (a checkout
 process killed between the Redis reservation and the database write). Stops cleanly on
 SIGTERM/SIGINT after the current batch.
+
+The long-running loop serves its own Prometheus metrics on ``METRICS_PORT`` (when set):
+the order outbox backlog and oldest age, the oldest order waiting for fulfillment
+(refreshed every ``METRICS_REFRESH`` seconds) and, read at scrape time, the units left of
+each sku on a live sale (docs/runbook.md, "Day of the sale").
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
 from redis.exceptions import RedisError
 
+from order_service.orders import metrics
 from order_service.orders.publisher import publisher
 from order_service.orders.selectors import outbox_backlog
 from order_service.orders.services import (
@@ -25,9 +31,12 @@ from order_service.orders.services import (
     outbox_relay_batch,
     reservations_release_orphans,
 )
+from order_service.orders.stores import inventory, offers_client
+from shared.metrics import Every, SaleAvailabilityCollector, metrics_server_start
 
 CLEANUP_EVERY = 300.0  # seconds between idempotency-key clean-ups
 REAP_EVERY = 60.0  # seconds between sweeps for reservations whose order was never written
+METRICS_REFRESH = 5.0  # seconds between refreshes of the backlog gauges
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +66,20 @@ class Command(BaseCommand):
         self.orphan_age = orphan_age
         last_cleanup = last_reap = 0.0
         outage = 0  # consecutive sweeps that failed on the database or Redis
+        refresh = Every(METRICS_REFRESH)
+        if not once:
+            port = metrics_server_start(
+                collectors=[SaleAvailabilityCollector(offers=offers_client, inventory=inventory)]
+            )
+            if port:
+                self.stdout.write(f"outbox relay: metrics on :{port}/metrics")
         try:
             while not self.stopping:
                 try:
                     close_old_connections()
                     result = outbox_relay_batch(limit=batch)
+                    if not once and refresh.due():
+                        metrics.relay_gauges_refresh()
                     if time.monotonic() - last_cleanup > CLEANUP_EVERY:
                         self._cleanup()
                         last_cleanup = time.monotonic()

@@ -1,0 +1,116 @@
+"""Render the local Prometheus configuration and the exporters' settings from the environment.
+
+Used by ``bin/platform render`` (and so by ``bin/platform up``) and by the tests, like
+:mod:`edgemesh` for NGINX and Envoy. Every port comes from the environment with the
+defaults in :data:`DEFAULTS`; the system tests pass free ports for all of them. What each
+job scrapes and why: docs/runbook.md ("Day of the sale") and ADR 0070. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+import edgemesh
+
+DEPLOY = Path(__file__).resolve().parent
+PROMETHEUS_DIR = DEPLOY / "prometheus"
+RULES = PROMETHEUS_DIR / "alerts.yml"
+RULES_TESTS = PROMETHEUS_DIR / "alerts.test.yml"
+DASHBOARD = DEPLOY / "grafana" / "flashsale.json"
+
+DEFAULTS: dict[str, str] = {
+    "PROMETHEUS_PORT": "9090",
+    "PROMETHEUS_SCRAPE_INTERVAL": "5s",
+    "PROMETHEUS_SCRAPE_TIMEOUT": "4s",
+    "PROMETHEUS_RETENTION": "2d",
+    # each background process serves its own metrics (shared/metrics.py)
+    "ORDER_RELAY_METRICS_PORT": "9311",
+    "FULFILLMENT_RELAY_METRICS_PORT": "9312",
+    "FULFILLMENT_MAINTAIN_METRICS_PORT": "9313",
+    # Debian's exporters
+    "NGINX_EXPORTER_PORT": "9113",
+    "REDIS_EXPORTER_PORT": "9121",
+    "POSTGRES_EXPORTER_PORT": "9187",
+    # RabbitMQ's plugins: management API (Flower's broker tab) and rabbitmq_prometheus
+    "RABBITMQ_MANAGEMENT_PORT": "15672",
+    "RABBITMQ_PROMETHEUS_PORT": "15692",
+    # Flower's login (local default; production has none: docker-compose.yml requires it)
+    "FLOWER_BASIC_AUTH": "admin:admin",
+}
+
+# The ports `bin/platform up` refuses to start on when something already listens there.
+PORT_VARIABLES = (
+    "PROMETHEUS_PORT",
+    "ORDER_RELAY_METRICS_PORT",
+    "FULFILLMENT_RELAY_METRICS_PORT",
+    "FULFILLMENT_MAINTAIN_METRICS_PORT",
+    "NGINX_EXPORTER_PORT",
+    "REDIS_EXPORTER_PORT",
+    "POSTGRES_EXPORTER_PORT",
+)
+
+
+def settings(env: Mapping[str, str]) -> dict[str, str]:
+    """DEFAULTS overlaid with the environment (and edgemesh's, which this builds on)."""
+    return {**DEFAULTS, **edgemesh.settings(env)}
+
+
+def broker_api_url(env: Mapping[str, str]) -> str:
+    """RabbitMQ's management API for Flower's broker tab: the broker's host and
+    credentials, the management port (``FLOWER_BROKER_API`` overrides)."""
+    if env.get("FLOWER_BROKER_API"):
+        return env["FLOWER_BROKER_API"]
+    s = settings(env)
+    url = urlsplit(env["CELERY_BROKER_URL"])
+    user = quote(unquote(url.username or "guest"), safe="")
+    password = quote(unquote(url.password or "guest"), safe="")
+    host = url.hostname or "127.0.0.1"
+    return f"http://{user}:{password}@{host}:{s['RABBITMQ_MANAGEMENT_PORT']}/api/"
+
+
+def postgres_exporter_dsn(env: Mapping[str, str]) -> str:
+    """One connection per service database, each with that service's own role (no
+    superuser): postgres-exporter reports every database it is given."""
+    dsns = []
+    for service in ("CATALOG", "ORDER", "FULFILLMENT"):
+        url = env[f"{service}_DATABASE_URL"]
+        dsns.append(url + ("&" if "?" in url else "?") + "sslmode=disable")
+    return ",".join(dsns)
+
+
+def exporter_env(env: Mapping[str, str]) -> dict[str, str]:
+    """Variables the Procfile's exporter and Flower lines read."""
+    return {
+        "FLOWER_BROKER_API": broker_api_url(env),
+        "POSTGRES_EXPORTER_DSN": env.get("POSTGRES_EXPORTER_DSN") or postgres_exporter_dsn(env),
+        "NGINX_STATUS_URL": env.get("NGINX_STATUS_URL")
+        or f"http://127.0.0.1:{settings(env)['EDGE_PORT']}/edge/stub_status",
+    }
+
+
+def prometheus_values(env: Mapping[str, str]) -> dict[str, str]:
+    s = settings(env)
+
+    def targets(service: str) -> str:
+        return json.dumps([f"127.0.0.1:{port}" for port in edgemesh.service_ports(s, service)])
+
+    broker = urlsplit(env["CELERY_BROKER_URL"])
+    return {
+        **s,
+        "CATALOG_TARGETS": targets("catalog"),
+        "ORDER_TARGETS": targets("order"),
+        "RABBITMQ_HOST": broker.hostname or "127.0.0.1",
+        "PROMETHEUS_RULES": str(RULES),
+    }
+
+
+def render_prometheus(env: Mapping[str, str], *, out_dir: Path) -> Path:
+    """Write ``prometheus.yml`` into ``out_dir`` (its data directory goes beside it)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    template = (PROMETHEUS_DIR / "prometheus.local.yml.template").read_text()
+    path = out_dir / "prometheus.yml"
+    path.write_text(edgemesh.render_template(template, prometheus_values(env)))
+    return path
