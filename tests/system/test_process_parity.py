@@ -26,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,7 +35,7 @@ import yaml
 from test_compose import commands_of, django_projects, environment, load_compose, option_value
 from test_k8s import by_kind, container_of, load_k8s
 
-from shared.testing import ManagedProcess
+from shared.testing import ManagedProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCFILE = Path("deploy") / "Procfile"
@@ -412,6 +413,14 @@ BACKGROUND_ROLES = {
 }
 
 
+# Background roles that serve their own metrics (METRICS_PORT), and a metric each serves.
+SERVES_METRICS = {
+    "order-outbox-relay": 'outbox_backlog_messages{service="order"} 0.0',
+    "fulfillment-relay": 'outbox_backlog_messages{service="fulfillment"} 0.0',
+    "fulfillment-maintain": "fulfillment_stock_drift_skus",
+}
+
+
 @pytest.fixture
 def empty_databases():
     """Databases of this test's own (``<configured name>_parity``), created empty, dropped
@@ -471,6 +480,8 @@ def test_background_roles_run_and_stop_within_their_grace_period(tmp_path, empty
         metrics.mkdir()
         env = local_env(name, tmp_path, PROMETHEUS_MULTIPROC_DIR=str(metrics))
         env |= {k: v for k, v in empty_databases.items() if k in env}
+        if "METRICS_PORT" in env:  # its own metrics server: on a free loopback port here
+            env |= {"METRICS_PORT": str(free_port()), "METRICS_ADDR": "127.0.0.1"}
         argv = [str(a) for a in service["command"]]
         log = tmp_path / f"{name}.log"
         proc = ManagedProcess(argv, env=env, cwd=ROOT, log_path=log).start()
@@ -479,6 +490,10 @@ def test_background_roles_run_and_stop_within_their_grace_period(tmp_path, empty
             while ready not in proc.log() and proc.alive() and time.monotonic() < deadline:
                 time.sleep(0.3)
             assert ready in proc.log(), proc.log()
+            if name in SERVES_METRICS:
+                url = f"http://127.0.0.1:{env['METRICS_PORT']}/metrics"
+                with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310
+                    assert SERVES_METRICS[name] in response.read().decode()
         finally:
             grace = float(str(service["stop_grace_period"]).rstrip("s"))
             started = time.monotonic()
