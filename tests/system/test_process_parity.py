@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from test_compose import commands_of, django_projects, environment, load_compose, option_value
-from test_k8s import by_kind, container_of, load_k8s
+from test_k8s import by_kind, container_of, load_k8s, secret_keys
 
 from shared.testing import ManagedProcess, free_port
 
@@ -326,6 +326,43 @@ def test_long_running_commands_are_recognised():
         ("order", "outbox_relay"), ("fulfillment", "relay_outbox"), ("fulfillment", "maintain"),
     }  # fmt: skip
     assert len(commands) == 12
+
+
+def flower_settings(root: Path) -> dict[str, set[str]]:
+    """The FLOWER_* variables Flower gets from the local runner, compose and Kubernetes."""
+    import sys
+
+    sys.path.insert(0, str(root / "deploy"))
+    import observability
+
+    local = {**observability.DEFAULTS, **observability.exporter_env(
+        {"CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+         "ORDER_DATABASE_URL": "postgres://orders:orders@127.0.0.1:5432/orders"}
+    )}  # fmt: skip
+    compose = environment(load_compose(root)["services"]["flower"])
+    _, docs = load_k8s(root)
+    container = container_of(by_kind(docs, "Deployment")["flower"])
+    secrets = secret_keys(root)
+    k8s = {e["name"] for e in container.get("env", [])} | {
+        key
+        for ref in container.get("envFrom", [])
+        if "secretRef" in ref
+        for key in secrets.get(ref["secretRef"]["name"], set())
+    }
+    return {
+        where: {k for k in names if k.startswith("FLOWER_")}
+        for where, names in (("local", local), ("compose", compose), ("k8s", k8s))
+    }
+
+
+def test_flower_gets_its_login_and_broker_api_everywhere():
+    """Basic auth and the management API for the queue depths: the runner's defaults
+    (FLOWER_BASIC_AUTH admin:admin locally), compose (required) and the k8s Secret."""
+    assert flower_settings(ROOT) == {
+        "local": {"FLOWER_BASIC_AUTH", "FLOWER_BROKER_API"},
+        "compose": {"FLOWER_BASIC_AUTH", "FLOWER_BROKER_API"},
+        "k8s": {"FLOWER_BASIC_AUTH", "FLOWER_BROKER_API"},
+    }
 
 
 # --- a broken copy --------------------------------------------------------------------------
