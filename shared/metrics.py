@@ -25,7 +25,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from shared.offers import Offer
+from shared.offers import Offer, get_offers
 
 if TYPE_CHECKING:
     import redis
@@ -69,13 +69,39 @@ class Every:
 
 class SaleAvailabilityCollector(Collector):
     """``inventory_sale_available_units{sku}``: units Redis still sells for each sku whose
-    flash sale is live now, read at scrape time (one SCAN of the offer read model, one
-    MGET of the counters), so the gauge is as fresh as the scrape. ``offers`` and
-    ``inventory`` return the offer read model's Redis client and the Inventory."""
+    flash sale is live now. The counters are read at every scrape (one MGET of the sale
+    skus), so the gauge is as fresh as the scrape; the offers with a sale window are
+    re-read (a SCAN and a pipelined read of the offer read model) at most every
+    ``refresh_seconds``, since reading every offer costs 36-46 ms per 1000 products here
+    (20,000 offers: 0.72-0.91 s; a scrape of the cached list: 1 ms).
+    ``offers`` and ``inventory`` return the offer read model's Redis client and the
+    Inventory."""
 
-    def __init__(self, *, offers: Callable[[], redis.Redis], inventory: Callable[[], Inventory]):
+    def __init__(
+        self,
+        *,
+        offers: Callable[[], redis.Redis],
+        inventory: Callable[[], Inventory],
+        refresh_seconds: float = 30.0,
+    ):
         self._offers = offers
         self._inventory = inventory
+        self._refresh = Every(refresh_seconds)
+        self._sales: list[Offer] = []
+
+    def _sale_offers(self) -> list[Offer]:
+        if self._refresh.due():
+            client = self._offers()
+            skus = sorted(
+                (key.decode() if isinstance(key, bytes) else key)[len("offer:{") : -1]
+                for key in client.scan_iter(match="offer:{*}", count=1000)
+            )
+            self._sales = [
+                offer
+                for offer in get_offers(client, skus).values()
+                if offer is not None and offer.active and offer.sale_price and offer.ends_at
+            ]
+        return self._sales
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -83,16 +109,9 @@ class SaleAvailabilityCollector(Collector):
             "Units still available (Redis) of each sku on a live flash sale",
             labels=["sku"],
         )
-        client = self._offers()
         now = datetime.now(UTC)
-        live = set()
-        for key in client.scan_iter(match="offer:{*}", count=1000):
-            data = client.hgetall(key)
-            if data and "sku" in data:
-                offer = Offer.from_hash(data)
-                if offer.active and offer.on_sale_at(now):
-                    live.add(offer.sku)
-        available = self._inventory().availability_many(sorted(live)) if live else {}
+        live = [offer.sku for offer in self._sale_offers() if offer.on_sale_at(now)]
+        available = self._inventory().availability_many(live) if live else {}
         for sku, units in sorted(available.items()):
             if units is not None:
                 family.add_metric([sku], float(units))

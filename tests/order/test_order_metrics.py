@@ -117,6 +117,23 @@ def test_sale_availability_collector_reads_live_sales_only(sale, inv):
     assert registry.get_sample_value("inventory_sale_available_units", {"sku": live}) == 6
 
 
+def test_sale_availability_collector_rereads_the_offers_only_every_refresh(sale):
+    cached = SaleAvailabilityCollector(
+        offers=offers_client, inventory=inventory, refresh_seconds=3600
+    )
+    fresh = SaleAvailabilityCollector(offers=offers_client, inventory=inventory, refresh_seconds=0)
+    for collector in (cached, fresh):
+        list(collector.collect())  # the first scrape reads the offers
+    later = sale.sku("N", stock=9)  # a sale published after the first scrape
+
+    def units(collector):
+        [family] = collector.collect()
+        return {s.labels["sku"]: s.value for s in family.samples}.get(later)
+
+    assert units(cached) is None  # until its next refresh
+    assert units(fresh) == 9
+
+
 def test_background_metrics_server_serves_the_process_metrics(sale):
     live = sale.sku("S", stock=3)
     port = free_port()
