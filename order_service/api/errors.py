@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from order_service.orders.errors import OrderError
+from shared.jsonbounds import JsonTooComplex
 
 
 class RateLimited(exceptions.APIException):
@@ -45,6 +46,13 @@ def api_exception_handler(exc, context):
             http_status=429,
             detail={"scope": exc.scope},
             retry_after=exc.retry_after,
+        )
+    if isinstance(exc, JsonTooComplex):
+        return error_response(
+            code=exc.code,
+            message=exc.message,
+            http_status=exc.http_status,
+            detail={"limit": exc.limit},
         )
     if isinstance(exc, exceptions.ParseError):
         return error_response(

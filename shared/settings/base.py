@@ -73,6 +73,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
+# --- JSON bodies (shared/jsonbounds.py): no parser bombs, REST, GraphQL and broker alike ---
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
+JSON_MAX_ITEMS = env.int("JSON_MAX_ITEMS", default=10_000)
+
 # --- Redis: cache, sessions (shared by every instance of every service: R5), inventory ---
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 INVENTORY_REDIS_URL = env("INVENTORY_REDIS_URL", default=REDIS_URL)
