@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 env = environ.Env()
@@ -39,6 +40,7 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "django_prometheus",
     "axes",
+    "csp",
     "shared",
 ]
 
@@ -46,6 +48,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "shared.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -96,6 +99,25 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_VERBOSE = True
 # The audit line names the account and the address (never the password).
 AXES_SENSITIVE_PARAMETERS: list[str] = []
+
+# --- Content-Security-Policy on every response (django-csp; docs/security.md) ---
+# Scripts only from this origin or inline with the response's nonce ({{ request.csp_nonce }});
+# nothing from another origin at all. Inline *style attributes* stay allowed: Django's admin
+# uses them, and they cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'self'"],
+    }
+}
 
 # --- JSON bodies (shared/jsonbounds.py): no parser bombs, REST, GraphQL and broker alike ---
 JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
