@@ -10,6 +10,8 @@ import pytest
 import requests
 from django.urls import get_resolver
 
+from shared.testing.shopper import ShopperSession
+
 NESTED = "[" * 5000 + "]" * 5000  # 10 KB, under every size limit
 DEEP_OBJECT = '{"sku": "X", "quantity": 1, "x": ' + '{"a": ' * 40 + "1" + "}" * 40 + "}"
 WIDE = "[" + ",".join(["0"] * 12_000) + "]"  # 24 KB, 12,000 elements
@@ -56,7 +58,7 @@ def test_the_endpoint_list_is_what_the_api_serves():
 )
 def test_every_json_endpoint_answers_a_bomb_with_a_clean_4xx(order_server, body, status, code):
     server = order_server(workers=1)
-    session = requests.Session()
+    session = ShopperSession()
     # A shopper with a session (a cart), as a browser would have.
     assert session.get(f"{server.url}/api/cart", timeout=5).status_code == 200
     for method, path in json_endpoints():

@@ -29,6 +29,7 @@ import requests
 from conftest import Platform
 
 from shared.testing import PrivateRabbitMQ, PrivateRedis
+from shared.testing.shopper import ShopperSession
 
 pytestmark = pytest.mark.system
 
@@ -139,6 +140,7 @@ def _sqlmap(
     method: str = "POST",
     cookie: str = "",
     ignore_code: str = "",
+    csrf_token: str = "",
 ):
     sqlmap = shutil.which("sqlmap")
     assert sqlmap, "sqlmap missing: bin/bootstrap --test installs it (apt-get install sqlmap)"
@@ -166,8 +168,13 @@ def _sqlmap(
         "--time-sec",
         "2",
     ]
+    headers = ["Content-Type: application/json"] if data is not None else []
+    if csrf_token:
+        headers.append(f"X-CSRFToken: {csrf_token}")
     if data is not None:
-        cmd += ["--data", data, "--headers", "Content-Type: application/json"]
+        cmd += ["--data", data]
+    if headers:
+        cmd += ["--headers", "\n".join(headers)]
     if cookie:
         cmd += ["--cookie", cookie]
     if ignore_code:
@@ -200,7 +207,7 @@ def test_sqlmap_finds_no_injection_in_the_graphql_variables(hostile, tmp_path):
 
 
 def test_sqlmap_finds_no_injection_in_the_order_api(hostile, tmp_path):
-    session = requests.Session()
+    session = ShopperSession()
     session.get(f"{hostile.edge}/api/cart", timeout=5)
     cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
     for url, data, method in (
@@ -210,7 +217,13 @@ def test_sqlmap_finds_no_injection_in_the_order_api(hostile, tmp_path):
         (f"{hostile.edge}/api/orders/00000000-0000-0000-0000-000000000001*", None, "GET"),
     ):
         output = _sqlmap(
-            url, data=data, tmp=tmp_path, method=method, cookie=cookie, ignore_code="404"
+            url,
+            data=data,
+            tmp=tmp_path,
+            method=method,
+            cookie=cookie,
+            ignore_code="404",
+            csrf_token=session.cookies["csrftoken"],
         )
         _assert_not_injectable(output)
 
@@ -261,7 +274,7 @@ def test_the_sqlmap_harness_does_find_an_injectable_parameter(tmp_path):
 
 
 def test_nested_json_bombs_through_the_edge_get_a_clean_4xx(hostile):
-    session = requests.Session()
+    session = ShopperSession()
     assert session.get(f"{hostile.edge}/api/cart", timeout=5).status_code == 200
     headers = {"Content-Type": "application/json", "Idempotency-Key": "bomb"}
     answers = {}
@@ -280,3 +293,37 @@ def test_nested_json_bombs_through_the_edge_get_a_clean_4xx(hostile):
     assert set(answers.values()) == {(400, "JSON_TOO_DEEP")}, answers
     for service in ("catalog", "order"):
         assert requests.get(f"{hostile.edge}/health/{service}/readyz", timeout=5).ok
+
+
+# --- cross-site requests ----------------------------------------------------------------
+
+
+def test_a_cross_site_post_is_refused_at_every_unsafe_method_and_same_site_works(hostile):
+    shopper = ShopperSession()
+    assert shopper.get(f"{hostile.edge}/api/cart", timeout=5).status_code == 200
+    # A hostile page makes the shopper's browser send these: the cookies, a foreign Origin,
+    # no token (it cannot read another site's cookie).
+    forged = requests.Session()
+    forged.cookies.update(shopper.cookies)
+    for method, path, body in (
+        ("POST", "/api/cart/items", {"sku": "ANY", "quantity": 1}),
+        ("PATCH", "/api/cart/items/ANY", {"quantity": 2}),
+        ("DELETE", "/api/cart/items/ANY", None),
+        ("POST", "/api/orders", {}),
+    ):
+        r = forged.request(
+            method,
+            f"{hostile.edge}{path}",
+            json=body,
+            headers={"Origin": "http://evil.example", "Idempotency-Key": "x-site"},
+            timeout=5,
+        )
+        assert (r.status_code, r.json()["code"]) == (403, "CSRF_FAILED"), (method, path)
+    # The same shopper from the storefront's own origin, with the token: the API answers.
+    r = shopper.post(
+        f"{hostile.edge}/api/cart/items",
+        json={"sku": "ANY", "quantity": 1},
+        headers={"Origin": hostile.edge},
+        timeout=5,
+    )
+    assert r.json()["code"] != "CSRF_FAILED", r.text
