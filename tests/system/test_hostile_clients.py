@@ -62,6 +62,7 @@ def hostile(tmp_path_factory):
             "RATELIMIT_CHECKOUT_IP": "100000/m",
             "RATELIMIT_API_SHOPPER": "100000/m",
             "RATELIMIT_API_IP": "100000/m",
+            "LOGIN_LOCKOUT_MINUTES": "0.05",
         }
     )
     (work / "platform").mkdir()
@@ -327,3 +328,84 @@ def test_a_cross_site_post_is_refused_at_every_unsafe_method_and_same_site_works
         timeout=5,
     )
     assert r.json()["code"] != "CSRF_FAILED", r.text
+
+
+# --- login guessing through the edge ----------------------------------------------------
+
+
+def _admin_login(session: requests.Session, edge: str, service: str, password: str) -> int:
+    login = f"{edge}/admin/{service}/login/"
+    page = session.get(login, timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    r = session.post(
+        login,
+        data={
+            "csrfmiddlewaretoken": token,
+            "username": "admin",
+            "password": password,
+            "next": f"/admin/{service}/",
+        },
+        headers={"Origin": edge, "Referer": login},
+        allow_redirects=False,
+        timeout=10,
+    )
+    return r.status_code
+
+
+def test_failed_logins_lock_every_admin_and_the_lock_lifts(hostile):
+    """LOGIN_FAILURE_LIMIT (5) failures lock the account (even the right password is refused)
+    until LOGIN_LOCKOUT_MINUTES (3 s in this module) have passed."""
+    import time
+
+    for service in ("catalog", "order", "fulfillment"):
+        guesser = requests.Session()
+        statuses = [_admin_login(guesser, hostile.edge, service, "guess") for _ in range(5)]
+        assert statuses == [200] * 4 + [429], (service, statuses)
+        assert _admin_login(guesser, hostile.edge, service, "admin") == 429, service
+        time.sleep(3.5)
+        assert _admin_login(requests.Session(), hostile.edge, service, "admin") == 302, service
+
+
+# --- Content-Security-Policy in the browser ---------------------------------------------
+
+HTML_PAGES = [
+    "/",
+    "/cart",
+    "/graphql",
+    "/api/",
+    "/api/docs/",
+    "/admin/catalog/login/",
+    "/admin/order/login/",
+    "/admin/fulfillment/login/",
+]
+
+
+def test_every_html_page_has_a_csp_and_breaks_none_of_it(hostile):
+    from browser import OfflineContext, launched_browser
+
+    problems: dict[str, list[str]] = {}
+    with launched_browser() as browser:
+        ctx = OfflineContext(browser)
+        page = ctx.context.new_page()
+        messages: list[str] = []
+        page.on("console", lambda m: messages.append(m.text))
+        page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
+        for path in HTML_PAGES:
+            messages.clear()
+            response = page.goto(
+                f"{hostile.edge}{path}", headers={"Accept": "text/html"}, wait_until="load"
+            )
+            page.wait_for_timeout(500)
+            policy = response.headers.get("content-security-policy", "")
+            found = []
+            if "script-src 'self'" not in policy or "default-src 'self'" not in policy:
+                found.append(f"policy: {policy!r}")
+            if re.search(r"https?://", policy):
+                found.append(f"an outside origin in the policy: {policy!r}")
+            found += [m for m in messages if "Content Security Policy" in m or "pageerror" in m]
+            if found:
+                problems[path] = found
+        blocked = list(ctx.blocked)
+        ctx.close()
+    assert problems == {}
+    assert blocked == []
