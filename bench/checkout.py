@@ -38,6 +38,7 @@ BIN = Path(sys.executable).parent
 LUA = """
 local counter = 0
 local threads = {}
+local CSRF = "benchcsrfbenchcsrfbenchcsrfbench"
 function setup(thread)
   thread:set("tid", #threads + 1)
   table.insert(threads, thread)
@@ -45,8 +46,10 @@ end
 request = function()
   counter = counter + 1
   local key = string.format("bench-%s-%d-%d", RUN, tid, counter)
+  -- the order API's CSRF check: a token of the client's own, as cookie and header
   return wrk.format("POST", "/api/orders",
-    {["Content-Type"] = "application/json", ["Idempotency-Key"] = key}, BODY)
+    {["Content-Type"] = "application/json", ["Idempotency-Key"] = key,
+     ["Cookie"] = "csrftoken=" .. CSRF, ["X-CSRFToken"] = CSRF}, BODY)
 end
 """
 

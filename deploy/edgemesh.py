@@ -159,6 +159,7 @@ def nginx_values(env: Mapping[str, str], *, prefix: Path, tls_dir: Path) -> dict
         "EDGE_TLS_LISTEN": f"{s['EDGE_HOST']}:{s['EDGE_TLS_PORT']}",
         "EDGE_TLS_CERT": str(tls_dir / "cert.pem"),
         "EDGE_TLS_KEY": str(tls_dir / "key.pem"),
+        "EDGE_TLS_STAPLING": s.get("EDGE_TLS_STAPLING", "off"),
         "EDGE_ACCESS_LOG": str(prefix / "access.log"),
         "EDGE_CACHE_DIR": str(prefix / "cache"),
         "EDGE_MICROCACHE_TTL": s["EDGE_MICROCACHE_TTL"],

@@ -10,7 +10,10 @@ so every service's Celery app starts from these settings:
 * a task that fails for good is *rejected*, not acked, so the queue's dead-letter exchange
   keeps it (``task_acks_on_failure_or_timeout = False``);
 * the request id of the publishing request travels in the message headers and is bound
-  again in the worker (see :mod:`shared.logging`).
+  again in the worker (see :mod:`shared.logging`);
+* message bodies are decoded within :mod:`shared.jsonbounds`' nesting and element bounds,
+  and a body that cannot be decoded is *rejected* (dead-lettered), never acked away and
+  never a crashed worker (Celery's default consumer acks it: the message would be lost).
 """
 
 from __future__ import annotations
@@ -18,9 +21,13 @@ from __future__ import annotations
 import os
 
 from celery import Celery, signals
+from celery.utils.log import get_logger
+from celery.worker.consumer import Consumer
 from kombu import Exchange, Queue
+from kombu.serialization import register
+from kombu.utils import json as kombu_json
 
-from shared import messages
+from shared import jsonbounds, messages
 from shared.logging import clean_request_id, get_request_id, reset_request_id, set_request_id
 
 REQUEST_ID_HEADER = "request_id"
@@ -80,6 +87,41 @@ TASK_ROUTES = {
 }
 
 
+def _bounded_json_loads(data):
+    """kombu's JSON decoder behind the platform's bounds: a body past them (or not JSON)
+    raises, kombu reports a ``DecodeError`` and :class:`DeadLetteringConsumer` rejects it."""
+    if isinstance(data, memoryview):
+        data = data.tobytes()
+    jsonbounds.loads(data)
+    return kombu_json.loads(data)
+
+
+# Replaces kombu's "json" serializer (same content type and encoding) for every consumer.
+register(
+    "json",
+    kombu_json.dumps,
+    _bounded_json_loads,
+    content_type="application/json",
+    content_encoding="utf-8",
+)
+
+_consumer_logger = get_logger("shared.celery.consumer")
+
+
+class DeadLetteringConsumer(Consumer):
+    """Celery's consumer, except that an undecodable message is rejected without requeue,
+    so RabbitMQ dead-letters it to ``<queue>.dead`` (Celery's own acks it, and it is gone)."""
+
+    def on_decode_error(self, message, exc):
+        _consumer_logger.error(
+            "undecodable message dead-lettered: %s (content type %s, %d bytes)",
+            exc,
+            message.content_type,
+            len(message.body or b""),
+        )
+        message.reject(requeue=False)
+
+
 def make_celery(name: str, settings_module: str) -> Celery:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
     app = Celery(name)
@@ -113,6 +155,7 @@ AT_LEAST_ONCE = {
     "worker_send_task_events": True,
     "task_send_sent_event": True,
     "worker_hijack_root_logger": False,
+    "worker_consumer": "shared.celery:DeadLetteringConsumer",
     "task_time_limit": 120,
     "task_soft_time_limit": 100,
 }

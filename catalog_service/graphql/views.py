@@ -37,6 +37,8 @@ from graphql import (
     validate,
 )
 
+from shared import jsonbounds
+
 from . import errors, persisted
 from .context import GraphQLContext
 from .limits import Limits, check_limits
@@ -108,7 +110,9 @@ def _json_param(raw, name: str):
     if isinstance(raw, dict):
         return raw
     try:
-        value = json.loads(raw)
+        value = jsonbounds.loads(raw, **jsonbounds.settings_bounds())
+    except jsonbounds.JsonTooComplex as exc:
+        raise _too_complex(exc) from None
     except (TypeError, ValueError):
         raise _Reject(
             400, errors.graphql_error(f"`{name}` is not valid JSON", errors.BAD_REQUEST)
@@ -118,6 +122,11 @@ def _json_param(raw, name: str):
             400, errors.graphql_error(f"`{name}` must be a JSON object", errors.BAD_REQUEST)
         )
     return value
+
+
+def _too_complex(exc: jsonbounds.JsonTooComplex) -> _Reject:
+    """A JSON body past the nesting or element bound: 400 / 413 with its own code."""
+    return _Reject(exc.http_status, errors.graphql_error(exc.message, exc.code, limit=exc.limit))
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -185,8 +194,10 @@ class CatalogGraphQLView(View):
             content_type = request.content_type
             if content_type == "application/json":
                 try:
-                    data = json.loads(body.decode("utf-8"))
-                except (UnicodeDecodeError, ValueError):
+                    data = jsonbounds.loads(body, **jsonbounds.settings_bounds())
+                except jsonbounds.JsonTooComplex as exc:
+                    raise _too_complex(exc) from None
+                except ValueError:
                     raise _Reject(
                         400, errors.graphql_error("the body is not valid JSON", errors.BAD_REQUEST)
                     ) from None

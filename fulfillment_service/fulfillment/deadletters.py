@@ -10,14 +10,13 @@ a crash in between duplicates the message, which the idempotent consumer absorbs
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from kombu import Connection, Producer
 
-from shared import messages
+from shared import jsonbounds, messages
 from shared.celery import PLATFORM_EXCHANGE, dead_letter_queue, service_queue
 
 DEAD_QUEUE = f"{messages.FULFILLMENT_QUEUE}.dead"
@@ -54,9 +53,11 @@ def _connection(broker_url: str | None = None) -> Connection:
 def _describe(message) -> DeadLetter:
     headers = dict(message.headers or {})
     try:
-        body = json.loads(message.body) if isinstance(message.body, str | bytes) else message.body
+        # Bounded: a dead letter may be the parser bomb that was dead-lettered for it.
+        raw = message.body
+        body = jsonbounds.loads(raw) if isinstance(raw, str | bytes) else raw
     except ValueError:
-        body = message.body
+        body = message.body if len(message.body or b"") <= 200 else message.body[:200]
     payload = body[0][0] if isinstance(body, list) and body and body[0] else body
     order_id = payload.get("order_id", "") if isinstance(payload, dict) else ""
     deaths = headers.get("x-death") or []

@@ -6,7 +6,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from order_service.api.csrf import CsrfFailed
 from order_service.orders.errors import OrderError
+from shared.jsonbounds import JsonTooComplex
 
 
 class RateLimited(exceptions.APIException):
@@ -45,6 +47,20 @@ def api_exception_handler(exc, context):
             http_status=429,
             detail={"scope": exc.scope},
             retry_after=exc.retry_after,
+        )
+    if isinstance(exc, CsrfFailed):
+        return error_response(
+            code="CSRF_FAILED",
+            message=str(exc.detail),
+            http_status=403,
+            detail={"reason": exc.reason},
+        )
+    if isinstance(exc, JsonTooComplex):
+        return error_response(
+            code=exc.code,
+            message=exc.message,
+            http_status=exc.http_status,
+            detail={"limit": exc.limit},
         )
     if isinstance(exc, exceptions.ParseError):
         return error_response(

@@ -1,14 +1,10 @@
 """App-level rate limits (a second layer behind NGINX's limit_req), per shopper and per IP.
 
 django-ratelimit counts in the ``default`` cache (Redis, shared by every instance). The
-client IP is the connecting address, unless that is one of ``TRUSTED_PROXIES`` (the edge):
-then it is the right-most address of X-Forwarded-For that is not itself a trusted proxy. A
-client cannot choose its own IP by sending the header straight to the app.
+client IP is :func:`shared.clientip.client_ip` (X-Forwarded-For only from the edge).
 """
 
 from __future__ import annotations
-
-import ipaddress
 
 from django.conf import settings
 from django_ratelimit.core import get_usage
@@ -16,22 +12,9 @@ from django_ratelimit.core import get_usage
 from order_service.api.errors import RateLimited
 from order_service.orders import metrics
 from order_service.orders.cart import SHOPPER_KEY
+from shared.clientip import client_ip
 
-
-def client_ip(request) -> str:
-    remote = request.META.get("REMOTE_ADDR", "")
-    trusted = set(settings.TRUSTED_PROXIES)
-    if remote not in trusted:
-        return remote
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    for candidate in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
-        try:
-            ipaddress.ip_address(candidate)
-        except ValueError:
-            break  # garbage in the header: trust nothing further left
-        if candidate not in trusted:
-            return candidate
-    return remote
+__all__ = ["client_ip"]
 
 
 def _ip_key(group, request) -> str:

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from order_service.api import serializers as s
+from order_service.api.csrf import csrf_enforce
 from order_service.api.ratelimit import ratelimit_check
 from order_service.orders import errors, selectors, services
 from order_service.orders.cart import SessionCart, Shopper, shopper_from_session
@@ -25,6 +26,9 @@ class OrderApiView(APIView):
     ratelimit_scope = "api"
 
     def initial(self, request, *args, **kwargs):
+        # First: one answer (CSRF_FAILED) for a forged request, signed in or not, and it
+        # spends none of the shopper's rate limit.
+        csrf_enforce(request)
         super().initial(request, *args, **kwargs)
         ratelimit_check(request, scope=self.ratelimit_scope)
 

@@ -9,9 +9,11 @@ development machine; production.py removes the defaults for secrets.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 env = environ.Env()
@@ -37,6 +39,8 @@ SHARED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_prometheus",
+    "axes",
+    "csp",
     "shared",
 ]
 
@@ -44,6 +48,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "shared.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -51,6 +56,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes requires: it answers a locked-out login (see LOGIN THROTTLING).
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -72,6 +79,49 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# --- Client address and login throttling (docs/security.md) ---
+# X-Forwarded-For is believed only when the request comes from one of these (the edge).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+# django-axes counts failed logins in the service's own database (AccessAttempt, visible and
+# deletable in its admin: that is the unlock) and logs one line per failure. A username or a
+# client address with LOGIN_FAILURE_LIMIT failures is locked out for LOGIN_LOCKOUT_MINUTES.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "shared.clientip.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_VERBOSE = True
+# The audit line names the account and the address (never the password).
+AXES_SENSITIVE_PARAMETERS: list[str] = []
+
+# --- Content-Security-Policy on every response (django-csp; docs/security.md) ---
+# Scripts only from this origin or inline with the response's nonce ({{ request.csp_nonce }});
+# nothing from another origin at all. Inline *style attributes* stay allowed: Django's admin
+# uses them, and they cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'self'"],
+    }
+}
+
+# --- JSON bodies (shared/jsonbounds.py): no parser bombs, REST, GraphQL and broker alike ---
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
+JSON_MAX_ITEMS = env.int("JSON_MAX_ITEMS", default=10_000)
 
 # --- Redis: cache, sessions (shared by every instance of every service: R5), inventory ---
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")

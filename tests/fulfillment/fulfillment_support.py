@@ -193,3 +193,27 @@ def publish_order(payload: dict, *, task_id: str | None = None, app=None) -> str
         messages.PROCESS_ORDER_TASK, args=[payload], task_id=task_id
     )
     return result.id
+
+
+def publish_raw(body: bytes, *, queue: str, task: str, url: str | None = None) -> str:
+    """Publish ``body`` as a Celery task message without encoding it (a hostile producer):
+    the worker's decoder is the only thing that looks at it."""
+    import uuid
+
+    from kombu import Producer
+
+    from shared.celery import PLATFORM_EXCHANGE
+
+    task_id = str(uuid.uuid4())
+    with broker(url) as conn:
+        Producer(conn.default_channel).publish(
+            body,
+            exchange=PLATFORM_EXCHANGE,
+            routing_key=queue,
+            content_type="application/json",
+            content_encoding="utf-8",
+            serializer=None,
+            delivery_mode=2,
+            headers={"lang": "py", "task": task, "id": task_id, "root_id": task_id},
+        )
+    return task_id

@@ -13,6 +13,7 @@ from fulfillment_support import (
     drain_status_events,
     order_payload,
     publish_order,
+    publish_raw,
     queue_depth,
     reserve,
     wait_until,
@@ -248,3 +249,22 @@ def test_the_worker_declares_the_dead_letter_queue(workers):
     workers()
     assert queue_depth("fulfillment.dead") == 0  # passive declare: it exists
     assert PLATFORM_EXCHANGE.type == "topic"
+
+
+def test_a_nested_json_bomb_is_dead_lettered_and_the_worker_goes_on(stock, inventory, workers):
+    """10 KB of nested arrays used to be decoded by ``json`` (RecursionError) and acked away
+    by Celery; now the bounded decoder refuses it and the consumer dead-letters it."""
+    stock(**{"SKU-A": 100})
+    [healthy] = _orders(inventory, 1)
+    worker = workers()
+    bomb = ("[" * 5000 + "]" * 5000).encode()
+    task_id = publish_raw(bomb, queue=messages.FULFILLMENT_QUEUE, task=messages.PROCESS_ORDER_TASK)
+    publish_order(healthy)
+
+    wait_until(lambda: queue_depth("fulfillment.dead") == 1, timeout=60, what="the dead letter")
+    wait_until(lambda: _processed(1), timeout=60, what="the healthy order after the bomb")
+    [letter] = dead_letter_list()
+    assert (letter.task_id, letter.reason) == (task_id, "rejected")
+    assert "undecodable message dead-lettered" in worker.log()
+    assert "RecursionError" not in worker.log()
+    _assert_exactly_once([healthy])

@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 
 import pytest
-import requests
 from conftest import QueueReader, wait_until
 
 from order_service.orders.models import Order, OutboxMessage
+from shared.testing.shopper import ShopperSession
 
 pytestmark = [
     pytest.mark.system,
@@ -32,7 +32,7 @@ def test_checkouts_survive_a_broker_outage(private_rabbitmq, order_server, manag
     accepted: list[str] = []
 
     def buy(n: int) -> float:
-        shopper = requests.Session()
+        shopper = ShopperSession()
         started = time.monotonic()
         r = shopper.post(
             f"{server.url}/api/orders",

@@ -155,3 +155,60 @@ def _dead_count() -> int:
         queue = dead_letter_queue(messages.ORDER_QUEUE)(conn.default_channel)
         queue.declare()
         return queue.queue_declare(passive=True).message_count
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_nested_json_bomb_on_the_order_queue_is_dead_lettered_and_the_worker_goes_on(
+    order, tmp_path
+):
+    """A hostile body (10 KB of nested arrays) reaches the order worker's decoder: it is
+    dead-lettered at once, the worker stays up and applies the next event."""
+    from kombu import Producer
+
+    from shared.celery import PLATFORM_EXCHANGE
+
+    queue = QueueReader(settings.CELERY_BROKER_URL, messages.ORDER_QUEUE)
+    queue.purge()
+    dead_before = _dead_count()
+    task_id = str(uuid.uuid4())
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
+        Producer(conn.default_channel).publish(
+            ("[" * 5000 + "]" * 5000).encode(),
+            exchange=PLATFORM_EXCHANGE,
+            routing_key=messages.ORDER_QUEUE,
+            content_type="application/json",
+            content_encoding="utf-8",
+            serializer=None,
+            delivery_mode=2,
+            headers={"lang": "py", "task": messages.ORDER_STATUS_TASK, "id": task_id},
+        )
+    app.send_task(messages.ORDER_STATUS_TASK, args=[event(order.id, "paid", 1).to_dict()])
+    worker = ManagedProcess(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "order_service.config.celery_app",
+            "worker",
+            "--queues",
+            messages.ORDER_QUEUE,
+            "--pool",
+            "solo",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"order-bomb-{uuid.uuid4().hex[:6]}@%h",
+        ],
+        env=process_env(),
+        cwd=REPO,
+        log_path=tmp_path / "worker.log",
+    ).start()
+    try:
+        wait_until(lambda: _dead_count() == dead_before + 1, timeout=60, message="no DLQ")
+        wait_until(
+            lambda: status_of(order)[0] == "paid", timeout=60, message="event after the bomb"
+        )
+        assert worker.alive()
+    finally:
+        worker.stop()
+    assert "undecodable message dead-lettered" in worker.log()

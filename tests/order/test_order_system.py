@@ -13,6 +13,7 @@ import requests
 from conftest import wait_until
 
 from order_service.orders.models import Order, OutboxMessage
+from shared.testing.shopper import ShopperSession
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
@@ -20,7 +21,7 @@ pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 def test_500_concurrent_checkouts_against_stock_100(order_server, sale, fulfillment_queue):
     server = order_server(workers=4)
     sku = sale.sku("RUSH", stock=100, limit=2)
-    shoppers = [requests.Session() for _ in range(500)]
+    shoppers = [ShopperSession() for _ in range(500)]
 
     def fill_cart(i: int) -> int:
         r = shoppers[i].post(
@@ -79,7 +80,7 @@ def test_500_concurrent_checkouts_against_stock_100(order_server, sale, fulfillm
 def test_a_session_created_on_one_instance_is_served_by_another(order_server, sale):
     first, second = order_server(workers=1), order_server(workers=1)
     sku = sale.sku("S", stock=10)
-    shopper = requests.Session()
+    shopper = ShopperSession()
     r = shopper.post(f"{first.url}/api/cart/items", json={"sku": sku, "quantity": 2}, timeout=10)
     assert r.status_code == 201
 

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from shared.testing.processes import port_open
+from shared.testing.shopper import ShopperSession
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("catalog", "order", "fulfillment")
@@ -99,7 +100,7 @@ def test_an_order_placed_at_the_edge_is_fulfilled_end_to_end(platform):
     before = graph.json()["data"]["product"]["inventory"]["available"]
     assert before == 100
 
-    shopper = requests.Session()
+    shopper = ShopperSession()
     added = shopper.post(
         f"{platform.edge}/api/cart/items", json={"sku": sku, "quantity": 2}, timeout=10
     )

@@ -27,7 +27,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["order_service.api.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "order_service.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -69,8 +69,6 @@ RATELIMIT_CHECKOUT_SHOPPER = env("RATELIMIT_CHECKOUT_SHOPPER", default="10/m")
 RATELIMIT_CHECKOUT_IP = env("RATELIMIT_CHECKOUT_IP", default="120/m")
 RATELIMIT_API_SHOPPER = env("RATELIMIT_API_SHOPPER", default="120/m")
 RATELIMIT_API_IP = env("RATELIMIT_API_IP", default="1200/m")
-# X-Forwarded-For is believed only when the request comes from one of these (the edge).
-TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
 
 # The offer read model (written by the catalog) lives beside the inventory counters.
 OFFERS_REDIS_URL = env("OFFERS_REDIS_URL", default=INVENTORY_REDIS_URL)

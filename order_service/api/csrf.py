@@ -1,0 +1,46 @@
+"""Cross-site request protection for the order API: Django's own CSRF check, for everyone.
+
+DRF exempts its views from Django's CSRF middleware and checks CSRF only for users logged in
+through SessionAuthentication. But the order API's cookie (the shopper's session) authorizes
+a cart and a checkout for anonymous shoppers too, so every unsafe method runs Django's check
+here, signed in or not: a trusted ``Origin`` (when sent) and the ``X-CSRFToken`` header
+matching the ``csrftoken`` cookie. Any GET of the API hands out the cookie to a client that
+has none; the storefront sends it back on each unsafe request. See docs/security.md.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.middleware.csrf import get_token
+from rest_framework import exceptions, status
+from rest_framework.authentication import CSRFCheck
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+class CsrfFailed(exceptions.APIException):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "CSRF_FAILED"
+
+    def __init__(self, reason: str):
+        super().__init__(f"Cross-site request refused: {reason}")
+        self.reason = reason
+
+
+def _no_response(_request):  # CsrfViewMiddleware wants a get_response it never calls here
+    return None
+
+
+def csrf_enforce(request) -> None:
+    """Raise :class:`CsrfFailed` unless an unsafe request passes Django's CSRF check; on a
+    safe one, make sure the client gets a ``csrftoken`` cookie to send back."""
+    django_request = request._request
+    if request.method in SAFE_METHODS:
+        if settings.CSRF_COOKIE_NAME not in django_request.COOKIES:
+            get_token(django_request)  # the middleware sets the cookie on the response
+        return
+    check = CSRFCheck(_no_response)
+    check.process_request(django_request)
+    reason = check.process_view(django_request, None, (), {})
+    if reason:
+        raise CsrfFailed(reason)
