@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from shared.testing import PrivateRabbitMQ, PrivateRedis
+from shared.testing.shopper import ShopperSession
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "flashsale.json"
@@ -233,20 +234,20 @@ def test_a_checkout_through_the_edge_moves_the_business_metrics(seeded):
             timeout=10,
         )
 
-    shopper = requests.Session()
+    shopper = ShopperSession()
     placed = checkout(shopper, [{"sku": sale_sku, "quantity": 2}], key="obs-1")
     assert placed.status_code == 202, placed.text
     replay = checkout(shopper, [{"sku": sale_sku, "quantity": 2}], key="obs-1")
     assert replay.headers.get("Idempotent-Replayed") == "true"
-    over_limit = checkout(requests.Session(), [{"sku": sale_sku, "quantity": 3}])
+    over_limit = checkout(ShopperSession(), [{"sku": sale_sku, "quantity": 3}])
     assert over_limit.json()["code"] == "LIMIT_EXCEEDED", over_limit.text
-    big_buyer = requests.Session()
+    big_buyer = ShopperSession()
     big = checkout(big_buyer, [{"sku": plain_sku, "quantity": 20}])
     assert big.status_code == 202, big.text
-    sold_out = checkout(requests.Session(), [{"sku": plain_sku, "quantity": 3}])  # 2 left
+    sold_out = checkout(ShopperSession(), [{"sku": plain_sku, "quantity": 3}])  # 2 left
     assert sold_out.json()["code"] == "SOLD_OUT", sold_out.text
     # The app's own limit (10 checkouts a minute per shopper): empty carts until a 429.
-    spammer = requests.Session()
+    spammer = ShopperSession()
     rejected = 0
     for _ in range(15):
         answer = checkout(spammer, None)
