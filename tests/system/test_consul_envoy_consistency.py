@@ -297,7 +297,9 @@ def test_every_consul_file_is_a_known_kind_and_applied_by_the_script():
         assert len(applied) == len(set(applied)), applied
         on_disk = sorted(f"{directory}/{p.name}" for p in (CONSUL / directory).iterdir())
         assert sorted(applied) == on_disk, command
-    written = [kinds[name.removeprefix("config/")] for name in shell_expand(loops["consul config write"])]
+    written = [
+        kinds[name.removeprefix("config/")] for name in shell_expand(loops["consul config write"])
+    ]
     assert written == sorted(written, key=KIND_ORDER.index), written
 
 
