@@ -30,7 +30,7 @@ PY
 mkdir -p var/bench
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 failed=()
-for bench in catalog_graph checkout fulfillment_drain edge_flood mesh_latency; do
+for bench in seed_demo catalog_graph checkout fulfillment_drain edge_flood mesh_latency; do
   echo; echo "=== bench/$bench.py  ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1 /proc/loadavg))"
   .venv/bin/python "bench/$bench.py" 2>&1 | tee "var/bench/$bench.txt" || failed+=("$bench")
 done

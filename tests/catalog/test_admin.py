@@ -3,6 +3,7 @@ the services, so they republish offers, and flash-sale rules show as form errors
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -19,23 +20,52 @@ pytestmark = pytest.mark.django_db
 ADMIN = "/admin/catalog/catalog"
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/category/?q=aud",
-        "/product/?q=ADM&is_active__exact=1",
-        "/review/?rating=5&q=ADM",
-        "/flashsale/?status=running",
-        "/flashsale/?status=upcoming",
-        "/flashsale/?status=ended",
-    ],
-)
-def test_changelists_with_search_and_filters(admin_client, path):
-    product = ProductFactory(sku="ADM-1", category=CategoryFactory(slug="audio", name="Audio"))
-    ReviewFactory(product=product, rating=5)
-    FlashSaleFactory(product=product)
-    response = admin_client.get(ADMIN + path)
+def listed(admin_client, path: str, model: str) -> set[int]:
+    """The primary keys a changelist shows: its result rows, each linking to its change page."""
+    response = admin_client.get(f"{ADMIN}/{model}/{path}")
     assert response.status_code == 200
+    shown = {obj.pk for obj in response.context["cl"].result_list}
+    links = set(
+        map(int, re.findall(rf'href="{ADMIN}/{model}/(\d+)/change/', response.content.decode()))
+    )
+    assert links == shown
+    return shown
+
+
+def test_category_search_matches_name_or_slug(admin_client):
+    audio = CategoryFactory(slug="audio", name="Audio")
+    pro = CategoryFactory(slug="pro-audio", name="Studio gear")
+    CategoryFactory(slug="cameras", name="Cameras")
+    assert listed(admin_client, "?q=aud", "category") == {audio.pk, pro.pk}
+
+
+def test_product_search_and_active_filter(admin_client):
+    shown = ProductFactory(sku="ADM-1")
+    ProductFactory(sku="ADM-9", is_active=False)  # found by the search, not by the filter
+    ProductFactory(sku="OTH-1")  # active, not found by the search
+    assert listed(admin_client, "?q=ADM&is_active__exact=1", "product") == {shown.pk}
+    assert len(listed(admin_client, "?q=ADM", "product")) == 2
+
+
+def test_review_rating_filter_and_product_search(admin_client):
+    product = ProductFactory(sku="ADM-1")
+    five = ReviewFactory(product=product, rating=5)
+    ReviewFactory(product=product, rating=4)
+    ReviewFactory(product=ProductFactory(sku="OTH-1"), rating=5)
+    assert listed(admin_client, "?rating=5&q=ADM", "review") == {five.pk}
+
+
+def test_flash_sale_status_filter(admin_client):
+    now = timezone.now()
+    hour = timedelta(hours=1)
+    sales = {
+        "running": FlashSaleFactory(starts_at=now - hour, ends_at=now + hour),
+        "upcoming": FlashSaleFactory(starts_at=now + hour, ends_at=now + 2 * hour),
+        "ended": FlashSaleFactory(starts_at=now - 2 * hour, ends_at=now - hour),
+    }
+    for status, sale in sales.items():
+        assert listed(admin_client, f"?status={status}", "flashsale") == {sale.pk}, status
+    assert listed(admin_client, "", "flashsale") == {s.pk for s in sales.values()}
 
 
 def test_product_changelist_columns(admin_client):

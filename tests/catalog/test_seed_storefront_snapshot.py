@@ -4,7 +4,6 @@ and the committed schema snapshot that CI diffs."""
 from __future__ import annotations
 
 import hashlib
-import time
 
 import pytest
 from django.core.management import call_command
@@ -21,9 +20,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_seed_demo_loads_a_realistic_catalog_and_is_idempotent(capsys, offers_redis):
-    started = time.monotonic()
+    # How long it takes is measured by bench/seed_demo.py, not asserted here.
     call_command("seed_demo", products=60, reviews_min=10, reviews_max=30)
-    elapsed = time.monotonic() - started
     out = capsys.readouterr().out
     assert out.startswith("Seeding the catalog demo: 60 products ...\n  categories: 12 (12 new)")
     assert "  products: 60/60 new\n" in out
@@ -42,7 +40,6 @@ def test_seed_demo_loads_a_realistic_catalog_and_is_idempotent(capsys, offers_re
     offers = get_offers(offers_redis, skus)
     assert all(o is not None for o in offers.values())
     assert sum(1 for o in offers.values() if o.on_sale_at(now)) == FLASH_SALE_SKUS
-    assert elapsed < 60
 
     counts = (Product.objects.count(), Review.objects.count(), FlashSale.objects.count())
     call_command("seed_demo", products=60, reviews_min=10, reviews_max=30)

@@ -4,16 +4,21 @@ several relays never publish one message twice."""
 
 from __future__ import annotations
 
+import contextlib
+import select
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from conftest import REPO, process_env, wait_until
+from conftest import REPO, database_url_for_children, process_env, wait_until
 from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
@@ -185,17 +190,121 @@ def log_published(log: str) -> int:
     )
 
 
-def test_the_relay_outlives_a_database_outage(manage_process):
-    """A long-running relay that loses its database keeps retrying instead of exiting
-    (an exit would stop every process of `make up`)."""
-    dead = f"postgres://orders:orders@127.0.0.1:{free_port()}/nowhere"
-    relay = manage_process("outbox_relay", "--interval", "0.2", ORDER_DATABASE_URL=dead)
-    wait_until(lambda: "retrying in" in relay.log(), timeout=30, message=relay.log())
-    time.sleep(1)
-    assert relay.alive(), relay.log()
-    relay.stop()
-    assert relay.proc.returncode == 0, relay.log()
+class DatabaseLink:
+    """The relay's road to the real PostgreSQL: a TCP forwarder on a port of its own. ``down()``
+    stops listening and cuts every open connection, so to the relay the database is gone
+    (connections refused, as when the server stops), while the machine's shared PostgreSQL,
+    and this test's own connection to it, are left alone; ``up()`` brings it back."""
 
+    def __init__(self, host: str, port: int):
+        self.target = (host, port)
+        self.port = free_port()
+        self.server: socket.socket | None = None
+        self.open: set[socket.socket] = set()
+        self.lock = threading.Lock()
+
+    def url(self) -> str:
+        parts = urlsplit(database_url_for_children())
+        return urlunsplit(
+            parts._replace(netloc=f"{parts.username}:{parts.password}@127.0.0.1:{self.port}")
+        )
+
+    def up(self) -> None:
+        with self.lock:
+            self.server = socket.create_server(("127.0.0.1", self.port))
+            threading.Thread(target=self._accept, args=(self.server,), daemon=True).start()
+
+    def down(self) -> None:
+        with self.lock:
+            if self.server is not None:
+                self.server.close()
+                self.server = None
+            for sock in self.open:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return  # closed by down()
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                if self.server is not server:  # went down while this one was being made
+                    client.close()
+                    upstream.close()
+                    return
+                self.open.update((client, upstream))
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+
+    def _pipe(self, client: socket.socket, upstream: socket.socket) -> None:
+        """Both ways until either side closes (or down() cuts them), then close both."""
+        peer = {client: upstream, upstream: client}
+        with contextlib.suppress(OSError):
+            while True:
+                readable, _, _ = select.select(list(peer), [], [])
+                chunks = [(sock, sock.recv(65536)) for sock in readable]
+                if not all(data for _, data in chunks):
+                    break
+                for sock, data in chunks:
+                    peer[sock].sendall(data)
+        with self.lock:
+            for sock in peer:
+                self.open.discard(sock)
+                sock.close()
+
+
+def test_the_relay_outlives_a_database_outage_and_publishes_once_it_is_back(
+    manage_process, fulfillment_queue
+):
+    """A long-running relay that loses its database keeps retrying instead of exiting (an
+    exit would stop every process of `make up`), and when the database returns it publishes
+    what was waiting, once."""
+    db = settings.DATABASES["default"]
+    link = DatabaseLink(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432))
+    link.up()
+    relay = manage_process("outbox_relay", "--interval", "0.05", ORDER_DATABASE_URL=link.url())
+    try:
+        before = pending_order(0)
+        # Published and recorded as such (cut between the two, it would be sent again: at
+        # least once, for the idempotent consumer to absorb, is the outbox's promise).
+        wait_until(
+            lambda: OutboxMessage.objects.filter(id=before.id, published_at__isnull=False).exists(),
+            timeout=30,
+            message=relay.log(),
+        )
+        assert fulfillment_queue.count() == 1
+
+        link.down()
+        during = pending_order(1)  # accepted while the relay cannot reach the database
+        # Several sweeps in a row fail (backing off: 0.1, 0.2, 0.4, 0.8 s) and it stays up.
+        wait_until(lambda: relay.log().count("retrying in") >= 4, timeout=30, message=relay.log())
+        assert relay.alive(), relay.log()
+        assert fulfillment_queue.count() == 1
+        during.refresh_from_db()
+        assert during.published_at is None
+
+        link.up()
+        wait_until(
+            lambda: OutboxMessage.objects.filter(published_at__isnull=True).count() == 0,
+            timeout=30,
+            message=relay.log(),
+        )
+        time.sleep(1)  # several more sweeps: nothing is published again
+        assert relay.alive(), relay.log()
+        delivered = [m["payload"]["order_id"] for m in fulfillment_queue.drain()]
+        assert delivered == [str(before.order_id), str(during.order_id)]
+        assert OutboxMessage.objects.get(id=during.id).attempts == 1
+    finally:
+        relay.stop()
+        link.down()
+    assert relay.proc.returncode == 0, relay.log()
+    assert log_published(relay.log()) == 2
+
+
+def test_a_single_sweep_without_its_database_fails_and_says_why(manage_process):
+    dead = f"postgres://orders:orders@127.0.0.1:{free_port()}/nowhere"
     once = manage_process("outbox_relay", "--once", ORDER_DATABASE_URL=dead)
     assert once.proc.wait(timeout=30) == 1
     assert "is the database up?" in once.log()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -244,25 +245,62 @@ def test_the_same_wiring_upstream_port_local_app_and_metrics(envoy):
         assert consul_entry(f"service-defaults-{name}")["Protocol"] == "http"
 
 
+# Consul applies an L7 entry (router, intentions with HTTP permissions) only to a service
+# whose protocol is already http: the defaults must be written first.
+KIND_ORDER = ("proxy-defaults", "service-defaults", "service-router", "service-intentions")
+
+
+def apply_script_loops(script: str) -> dict[str, str]:
+    """``{command: WORDS}`` for each ``for x in WORDS; do <command> "$x" ...; done`` loop."""
+    script = script.replace("\\\n", " ")
+    loops = {}
+    for words, body in re.findall(r"^for \w+ in ([^;]+); do\n(.*?)^done", script, re.S | re.M):
+        command = re.search(r"^\s*(consul \w+ \w+) ", body, re.M).group(1)
+        loops[command] = " ".join(words.split())
+    return loops
+
+
+def shell_expand(words: str) -> list[str]:
+    """What /bin/sh makes of a loop's words in deploy/consul, as apply.sh runs them."""
+    out = subprocess.run(
+        ["sh", "-c", f'for f in {words}; do printf "%s\\n" "$f"; done'],
+        cwd=CONSUL,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.splitlines()
+
+
 def test_every_consul_file_is_a_known_kind_and_applied_by_the_script():
-    script = (CONSUL / "apply.sh").read_text()
     kinds = {}
     for path in sorted((CONSUL / "config").glob("*.json")):
         entry = json.loads(path.read_text())
         kinds[path.name] = entry["Kind"]
         assert path.name.startswith(entry["Kind"]), path.name
-    assert set(kinds.values()) == {
-        "proxy-defaults",
-        "service-defaults",
-        "service-router",
-        "service-intentions",
-    }
-    for pattern in ("config/proxy-defaults.json", "config/service-defaults-*.json"):
-        assert pattern in script
+    assert set(kinds.values()) == set(KIND_ORDER)
     for path in sorted((CONSUL / "services").glob("*.json")):
         service = json.loads(path.read_text())["service"]
         assert "sidecar_service" in service["connect"], path.name
-    assert "services/*.json" in script
+
+    # The script's own globs, expanded by the shell: every file in config/ is written and
+    # every file in services/ registered, each once, and every glob matches something (an
+    # unmatched glob stays literal and `consul` fails on a missing file).
+    loops = apply_script_loops((CONSUL / "apply.sh").read_text())
+    assert set(loops) == {"consul config write", "consul services register"}
+    for command, directory in (
+        ("consul config write", "config"),
+        ("consul services register", "services"),
+    ):
+        applied = shell_expand(loops[command])
+        assert all((CONSUL / name).is_file() for name in applied), (command, applied)
+        assert len(applied) == len(set(applied)), applied
+        on_disk = sorted(f"{directory}/{p.name}" for p in (CONSUL / directory).iterdir())
+        assert sorted(applied) == on_disk, command
+    written = [
+        kinds[name.removeprefix("config/")] for name in shell_expand(loops["consul config write"])
+    ]
+    assert written == sorted(written, key=KIND_ORDER.index), written
 
 
 def test_docker_compose_runs_a_sidecar_beside_each_registered_mesh_service():

@@ -283,11 +283,10 @@ def test_tls_certificate_is_refused_by_a_client_that_does_not_trust_the_edge_ca(
 # --- upstream pools: another instance only for idempotent methods ---------------------------
 
 
-def test_idempotent_requests_move_to_another_instance_posts_never_do(tmp_path):
-    good = lab.Stub(lambda m, p, h, b: lab.json_answer(200, {"instance": "good"}))
-    bad = lab.Stub(lambda m, p, h, b: lab.json_answer(502, {"instance": "bad"}))
-    edge = lab.start_edge(
-        tmp_path,
+def two_order_instances(workdir: Path, good: lab.Stub, bad: lab.Stub) -> lab.Edge:
+    """A fresh edge (both instances healthy in its eyes) in front of a good and a bad order."""
+    return lab.start_edge(
+        workdir,
         quiet_settings(
             ORDER_INSTANCES="2",
             ORDER_PORT=str(good.port),
@@ -298,20 +297,60 @@ def test_idempotent_requests_move_to_another_instance_posts_never_do(tmp_path):
             ORDER_CLIENT_BURST="1000",
         ),
     )
-    try:
-        gets = [lab.request(edge.port, "GET", "/api/cart").status for _ in range(10)]
-        assert gets == [200] * 10
-        assert good.count("GET", "/api/cart") == 10
 
-        posts = [
-            lab.request(edge.port, "POST", "/api/orders", body=b"{}").status for _ in range(10)
-        ]
-        # Every POST reached exactly one instance: none was sent twice.
-        assert good.count("POST", "/api/orders") + bad.count("POST", "/api/orders") == 10
-        assert posts.count(502) == bad.count("POST", "/api/orders")
-        assert posts.count(200) == good.count("POST", "/api/orders")
+
+def request_ids(stub: lab.Stub, method: str) -> list[str]:
+    return [h["X-Request-ID"] for m, _, h in stub.seen if m == method]
+
+
+def test_idempotent_requests_move_to_another_instance_posts_never_do(tmp_path):
+    """Each phase on a fresh edge: the bad instance is not yet marked down (max_fails=3), so
+    the round-robin sends it requests, and what happens to each one is traced by its id."""
+    good = lab.Stub(lambda m, p, h, b: lab.json_answer(200, {"instance": "good"}))
+    bad = lab.Stub(lambda m, p, h, b: lab.json_answer(502, {"instance": "bad"}))
+    try:
+        edge = two_order_instances(tmp_path / "posts", good, bad)
+        try:
+            posts = {}
+            for i in range(10):
+                rid = f"post-{i}"
+                posts[rid] = lab.request(
+                    edge.port, "POST", "/api/orders", body=b"{}", headers={"X-Request-ID": rid}
+                )
+        finally:
+            edge.stop()
+        to_bad, to_good = request_ids(bad, "POST"), request_ids(good, "POST")
+        # The failing instance did get POSTs (until NGINX marked it down) ...
+        assert len(to_bad) >= 1, to_good
+        # ... and each of them got its error back: none was sent on to the good instance.
+        assert not set(to_bad) & set(to_good)
+        for rid in to_bad:
+            assert (posts[rid].status, posts[rid].json()) == (502, {"instance": "bad"}), rid
+        for rid in to_good:
+            assert (posts[rid].status, posts[rid].json()) == (200, {"instance": "good"}), rid
+        # Every POST reached exactly one instance, once.
+        assert sorted(to_bad + to_good) == sorted(posts)
+
+        edge = two_order_instances(tmp_path / "gets", good, bad)
+        try:
+            gets = {}
+            for i in range(10):
+                rid = f"get-{i}"
+                gets[rid] = lab.request(
+                    edge.port, "GET", "/api/cart", headers={"X-Request-ID": rid}
+                )
+        finally:
+            edge.stop()
+        failed_over = request_ids(bad, "GET")
+        assert len(failed_over) >= 1
+        # A GET that met the bad instance moved on to the good one, and the shopper never
+        # saw the 502.
+        assert set(failed_over) <= set(request_ids(good, "GET"))
+        assert sorted(request_ids(good, "GET")) == sorted(gets)
+        assert {rid: (r.status, r.json()) for rid, r in gets.items()} == dict.fromkeys(
+            gets, (200, {"instance": "good"})
+        )
     finally:
-        edge.stop()
         good.stop()
         bad.stop()
 

@@ -9,6 +9,7 @@ and count how many times a request reached it.
 
 from __future__ import annotations
 
+import copy
 import http.client
 import shutil
 import socket
@@ -22,15 +23,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "deploy"))
 
+import edgemesh  # noqa: E402
 import edgemesh_lab as lab  # noqa: E402
 import pki  # noqa: E402
 
-from shared.testing import free_port  # noqa: E402
+from shared.testing import ManagedProcess, free_port, wait_for_port  # noqa: E402
 
 pytestmark = pytest.mark.system
 
@@ -480,12 +483,117 @@ def test_outlier_detection_ejects_a_failing_fulfillment(tmp_path):
 
         assert stat("ejections_detected_consecutive_5xx") == 1
         # The only host is never taken out (max_ejection_percent 50: a lone fulfillment is
-        # still better than none); with two or more, the failing one is.
+        # still better than none); with two, the failing one is (the next test).
         assert stat("ejections_active") == 0
         assert stat("ejections_overflow") >= 1
     finally:
         mesh.stop()
         stub.stop()
+
+
+class TwoFulfillments:
+    """Order's sidecar with two fulfillment hosts (two fulfillment sidecars, each in front of
+    its own app), as DNS gives it every replica in a container run. The configuration is the
+    one `bin/platform render` writes; only a second endpoint is added to order's cluster."""
+
+    def __init__(self, workdir: Path, *, first_app: int, second_app: int):
+        mesh_dir = workdir / "mesh"
+        pki.ca_ensure(directory=mesh_dir)
+        for service in pki.MESH_SERVICES:
+            pki.issue(directory=mesh_dir, service=service)
+        first = lab.mesh_settings(fulfillment_port=first_app)
+        second = lab.mesh_settings(
+            fulfillment_port=second_app,
+            FULFILLMENT_OUTBOUND_PORT=first["FULFILLMENT_OUTBOUND_PORT"],
+            ORDER_SIDECAR_ADMIN_PORT=first["ORDER_SIDECAR_ADMIN_PORT"],
+        )
+        sds = mesh_dir / "sds"
+        configs = [
+            edgemesh.render_envoy(env, out_dir=workdir / f"envoy-{i}", sds_dir=sds)
+            for i, env in enumerate((first, second))
+        ]
+        order_config = yaml.safe_load(configs[0]["order"].read_text())
+        (cluster,) = order_config["static_resources"]["clusters"]
+        endpoints = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+        endpoints.append(copy.deepcopy(endpoints[0]))
+        endpoints[1]["endpoint"]["address"]["socket_address"]["port_value"] = int(
+            second["FULFILLMENT_INBOUND_PORT"]
+        )
+        configs[0]["order"].write_text(yaml.safe_dump(order_config))
+        self.hosts = [int(env["FULFILLMENT_INBOUND_PORT"]) for env in (first, second)]
+        self.outbound_port = int(first["FULFILLMENT_OUTBOUND_PORT"])
+        self.order_admin = int(first["ORDER_SIDECAR_ADMIN_PORT"])
+        self.processes = []
+        for name, config, ports in (
+            ("order", configs[0]["order"], (self.order_admin, self.outbound_port)),
+            ("fulfillment-0", configs[0]["fulfillment"], (self.hosts[0],)),
+            ("fulfillment-1", configs[1]["fulfillment"], (self.hosts[1],)),
+        ):
+            process = ManagedProcess(
+                edgemesh.envoy_command(lab.envoy_binary(), config),
+                log_path=workdir / f"{name}.log",
+            ).start()
+            self.processes.append(process)
+            for port in ports:
+                wait_for_port(port, proc=process.proc, timeout=30)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.stop()
+
+    def stat(self, name: str) -> float:
+        return lab.prom_value(
+            lab.scrape(self.order_admin), f"envoy_cluster_outlier_detection_{name}", **CLUSTER
+        )
+
+    def failed_outlier_check(self) -> list[int]:
+        """The hosts order's sidecar has ejected, from its admin /clusters."""
+        text = lab.request(self.order_admin, "GET", "/clusters").body.decode()
+        return [
+            port
+            for port in self.hosts
+            if f"fulfillment::127.0.0.1:{port}::health_flags::/failed_outlier_check" in text
+        ]
+
+
+def test_outlier_detection_ejects_the_failing_one_of_two_fulfillments(tmp_path):
+    failing = lab.Stub(lambda m, p, h, b: lab.json_answer(503, {"code": "unavailable"}))
+    healthy = lab.Stub(lambda m, p, h, b: lab.json_answer(200, {"ok": True}))
+    mesh = TwoFulfillments(tmp_path, first_app=failing.port, second_app=healthy.port)
+    try:
+        # POSTs without a key: never retried on a 5xx, so each answer shows which host took
+        # it. Round robin sends every other one to the failing host until its fifth 503.
+        replies = []
+        while sum(failing.hits.values()) < 5 and len(replies) < 30:
+            replies.append(
+                lab.request(mesh.outbound_port, "POST", f"/o/{len(replies)}", body=b"{}")
+            )
+        statuses = [r.status for r in replies]
+        assert statuses.count(503) == 5, statuses
+        assert statuses.count(200) == sum(healthy.hits.values())
+        deadline = time.monotonic() + 10
+        while mesh.stat("ejections_active") < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert mesh.stat("ejections_active") == 1
+        assert mesh.stat("ejections_enforced_consecutive_5xx") == 1
+        assert mesh.stat("ejections_enforced_total") == 1
+        assert mesh.failed_outlier_check() == [mesh.hosts[0]]
+
+        # Ejected: once the workers have the new host set (Envoy merges host health changes
+        # for the cluster's update_merge_window, 1 s by default) every call goes to the
+        # healthy host and succeeds.
+        time.sleep(2)
+        failed_before, healthy_before = sum(failing.hits.values()), sum(healthy.hits.values())
+        after = [
+            lab.request(mesh.outbound_port, "POST", f"/p/{i}", body=b"{}").status for i in range(20)
+        ]
+        assert after == [200] * 20
+        assert sum(failing.hits.values()) == failed_before
+        assert sum(healthy.hits.values()) == healthy_before + 20
+    finally:
+        mesh.stop()
+        failing.stop()
+        healthy.stop()
 
 
 def test_order_reads_fulfillments_internal_api_through_the_mesh(real_fulfillment):

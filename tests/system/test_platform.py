@@ -3,7 +3,9 @@ dependencies, and Ctrl-C stops everything."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -177,11 +179,67 @@ def test_rabbitmq_down_makes_fulfillment_unready_and_order_degraded(platform):
         assert wait_for_status(platform, service, 200, timeout=30).status_code == 200
 
 
+def platform_processes(platform, sessions: set[int]) -> dict[int, str]:
+    """Every live process of this platform, from /proc: in the runner's session or one of
+    ``sessions``, or carrying its VAR_DIR (every process the runner starts inherits it, even
+    one that left its session; honcho gives each Procfile entry a session of its own), or
+    naming the VAR_DIR on its command line. ``{pid: command line}``."""
+    var = platform.env["VAR_DIR"]
+    marker = f"VAR_DIR={var}".encode()
+    sessions = sessions | {platform.process.pid}  # the runner leads its own session
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            session = int(stat[stat.rindex(")") + 2 :].split()[3])
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue  # gone meanwhile, or not ours
+        if session in sessions or marker in environ or var in cmdline:
+            found[int(entry.name)] = cmdline or stat.split()[1]
+    return found
+
+
+def session_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[3])
+
+
 def test_ctrl_c_stops_every_process(platform):
-    """Last in the module: SIGINT to the runner leaves no process and no port behind."""
+    """Last in the module: SIGINT to the runner leaves no process and no port behind, the
+    ones that hold no port (workers, relays, maintain, the offers loop) included."""
+    running = platform_processes(platform, set())
+    commands = "\n".join(running.values())
+    # The scan sees every role, the portless ones too (else an empty result proves nothing).
+    for role in (
+        "bin/platform up",
+        "honcho",
+        "gunicorn",
+        "order outbox_relay",
+        "fulfillment relay_outbox",
+        "fulfillment maintain",
+        "publish_offers",
+        "order_service.config.celery_app worker",
+        "fulfillment_service.config.celery_app worker",
+        "flower",
+        "nginx",
+        "envoy",
+        "mesh-certs",
+    ):
+        assert role in commands, f"{role!r} not among the platform's processes:\n{commands}"
+    sessions = {session_of(pid) for pid in running if Path(f"/proc/{pid}").exists()}
+
     code = platform.stop()
+    left = platform_processes(platform, sessions)
+    for pid in left:  # a failed run must not leave them behind on the machine
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     assert code == 0, platform.process.log()[-3000:]
     assert not platform.process.alive()
+    assert left == {}, f"still running after Ctrl-C: {left}"
     for name, port in platform.ports.items():
         assert not port_open(port), f"{name} {port} still open after Ctrl-C"
     assert "The platform has stopped (as asked)." in platform.process.log()
