@@ -25,9 +25,9 @@ from django.conf import settings
 from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.backends.cache import SessionStore as CacheSessionStore
 from django.contrib.sessions.exceptions import SessionInterrupted
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.core.cache import caches
 from django.utils.cache import patch_vary_headers
-from django.utils.deprecation import MiddlewareMixin
 from django.utils.http import http_date
 
 STAFF_SESSION_CACHE_ALIAS = "staff_sessions"
@@ -61,8 +61,9 @@ def session_cookie_for(path: str) -> SessionCookie:
     return SessionCookie(settings.SESSION_COOKIE_NAME, settings.SESSION_COOKIE_PATH, store)
 
 
-class SessionMiddleware(MiddlewareMixin):
-    """``django.contrib.sessions.middleware.SessionMiddleware`` with a cookie per path."""
+class SessionMiddleware(DjangoSessionMiddleware):
+    """Django's SessionMiddleware (a subclass, as the admin's system check asks) with a
+    cookie and store per path: both methods are Django's, parameterised by the cookie."""
 
     def process_request(self, request):
         cookie = session_cookie_for(request.path)
