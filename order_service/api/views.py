@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_safe
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,6 +26,12 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
 
 _errors = {code: OpenApiResponse(s.ErrorSerializer) for code in (400, 404, 409, 422, 429)}
+# Examples name a demo sku (shared.demo; on sale in the demo): docs readers and the fuzzer's
+# example phase (tests/system/test_api_fuzz.py) reach a real product with them.
+DEMO_SKU = "SKU-000001"
+_sku_path = OpenApiParameter(
+    "sku", str, OpenApiParameter.PATH, examples=[OpenApiExample("demo sku", value=DEMO_SKU)]
+)
 
 
 _INDEX_LINKS = (
@@ -90,6 +96,9 @@ class CartItemsView(OrderApiView):
         request=s.CartItemCreateSerializer,
         responses={201: s.CartSerializer, **_errors},
         description="Add units of a sku to the cart (added to what is there already).",
+        examples=[
+            OpenApiExample("one unit", value={"sku": DEMO_SKU, "quantity": 1}, request_only=True)
+        ],
     )
     def post(self, request):
         data = _validated(s.CartItemCreateSerializer, request.data)
@@ -105,6 +114,8 @@ class CartItemView(OrderApiView):
         request=s.CartItemUpdateSerializer,
         responses={200: s.CartSerializer, **_errors},
         description="Set the quantity of a sku already in the cart.",
+        parameters=[_sku_path],
+        examples=[OpenApiExample("two units", value={"quantity": 2}, request_only=True)],
     )
     def patch(self, request, sku: str):
         data = _validated(s.CartItemUpdateSerializer, request.data)
@@ -113,7 +124,9 @@ class CartItemView(OrderApiView):
         )
         return self.cart_response(request)
 
-    @extend_schema(request=None, responses={200: s.CartSerializer, **_errors})
+    @extend_schema(
+        request=None, responses={200: s.CartSerializer, **_errors}, parameters=[_sku_path]
+    )
     def delete(self, request, sku: str):
         services.cart_item_remove(cart=SessionCart(request.session), sku=sku)
         return self.cart_response(request)
