@@ -22,6 +22,10 @@ STATIC_ROOT = STATIC_ROOT_BASE / "catalog"
 # Staff log in to /admin/catalog/ with a session and cookie of their own (ADR 0065).
 STAFF_SESSION_PATH = "/admin/catalog/"
 STAFF_SESSION_COOKIE_NAME = "flashsale_staff_catalog"
+# Only this admin uses CSRF here: a cookie of its own, so a login to another admin (which
+# rotates that one's token) leaves this admin's open forms valid. The order service keeps
+# Django's `csrftoken`, which the storefront's script reads for the API.
+CSRF_COOKIE_NAME = "flashsale_csrf_catalog"
 READINESS_CHECKS = [
     "database",
     "redis",

@@ -30,6 +30,10 @@ STATIC_ROOT = STATIC_ROOT_BASE / "fulfillment"
 # Staff log in to /admin/fulfillment/ with a session and cookie of their own (ADR 0065).
 STAFF_SESSION_PATH = "/admin/fulfillment/"
 STAFF_SESSION_COOKIE_NAME = "flashsale_staff_fulfillment"
+# Only this admin uses CSRF here: a cookie of its own, so a login to another admin (which
+# rotates that one's token) leaves this admin's open forms valid. The order service keeps
+# Django's `csrftoken`, which the storefront's script reads for the API.
+CSRF_COOKIE_NAME = "flashsale_csrf_fulfillment"
 
 # --- Payment gateway (fulfillment_service.fulfillment.gateway) ---
 # The simulated provider stands in for a real one; it can be told to be slow or to fail.
