@@ -6,7 +6,10 @@ Python's ``json`` recurses once per nesting level, so a 10 KB body of ``[[[[...]
 
 * orjson (a well-kept, Rust-backed parser) does the parsing. Its nesting limit is enforced
   inside the parser (it never recurses on the Python stack), so no body can exhaust the
-  interpreter; it also refuses what RFC 8259 does not allow (lone surrogates, NaN).
+  interpreter; it refuses NaN and Infinity, which RFC 8259 does not allow. A lone
+  surrogate escape (``"\\ud800"``) is JSON by the grammar but not text orjson can return, so
+  such a body is parsed by ``json`` instead (its ``RecursionError`` caught as too deep) and the
+  string checks of shared/text.py answer it ``INVALID_STRING``.
 * the parsed value is then measured iteratively (no recursion) against the platform's own,
   much lower bounds: nesting depth and total element count. Bodies past either get a
   :class:`JsonTooComplex` with a stable code the transport turns into 400 / 413.
@@ -16,6 +19,7 @@ See docs/security.md ("Parser and query bombs") and ADR 0080.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -90,10 +94,26 @@ def loads(
                 http_status=400,
                 limit=max_depth,
             ) from None
-        raise JsonMalformed(f"the body is not valid JSON: {exc}") from None
+        if "surrogate" not in str(exc):
+            raise JsonMalformed(f"the body is not valid JSON: {exc}") from None
+        value = _loads_with_surrogates(data, max_depth=max_depth)
     if isinstance(value, dict | list):
         measure(value, max_depth=max_depth, max_items=max_items)
     return value
+
+
+def _loads_with_surrogates(data, *, max_depth: int) -> Any:
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise JsonTooComplex(
+            code=TOO_DEEP,
+            message=f"the JSON body nests deeper than {max_depth} levels",
+            http_status=400,
+            limit=max_depth,
+        ) from None
+    except ValueError as exc:
+        raise JsonMalformed(f"the body is not valid JSON: {exc}") from None
 
 
 def settings_bounds() -> dict[str, int]:

@@ -1,11 +1,15 @@
 """Staff manage the catalog here. Saves and deletes go through services.py, so an edit in
-the admin republishes the product's offer exactly like any other write."""
+the admin republishes the product's offer exactly like any other write.
+
+Flash sales have sale controls (ADR 0066): start now, end now, extend by N minutes, as
+admin actions that call the services; times are shown in the server's time zone, named."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.shortcuts import render
 from django.utils import timezone
 
 from . import services
@@ -109,6 +113,24 @@ class FlashSaleForm(forms.ModelForm):
         return data
 
 
+def _zone() -> str:
+    return timezone.get_current_timezone_name()
+
+
+def _at(moment) -> str:
+    """A time as staff read it: local to the server's zone, with the zone named."""
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S} {_zone()}"
+
+
+class ExtendForm(forms.Form):
+    minutes = forms.IntegerField(
+        min_value=1,
+        max_value=services.SALE_EXTEND_MAX_MINUTES,
+        initial=30,
+        help_text="Minutes added to each selected sale's end.",
+    )
+
+
 @admin.register(FlashSale)
 class FlashSaleAdmin(admin.ModelAdmin):
     form = FlashSaleForm
@@ -116,8 +138,8 @@ class FlashSaleAdmin(admin.ModelAdmin):
         "product",
         "sale_price",
         "regular_price",
-        "starts_at",
-        "ends_at",
+        "starts",
+        "ends",
         "per_shopper_limit",
         "running",
     ]
@@ -125,6 +147,81 @@ class FlashSaleAdmin(admin.ModelAdmin):
     search_fields = ["product__sku", "product__name"]
     list_select_related = ["product"]
     raw_id_fields = ["product"]
+    actions = ["start_now", "end_now", "extend"]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "subtitle": f"Times in {_zone()} (server time zone); now {_at(timezone.now())}",
+        }
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "subtitle": f"Times in {_zone()}"}
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    @admin.display(ordering="starts_at", description="starts")
+    def starts(self, obj):
+        return _at(obj.starts_at)
+
+    @admin.display(ordering="ends_at", description="ends")
+    def ends(self, obj):
+        return _at(obj.ends_at)
+
+    def _control(self, request, queryset, change, verb: str) -> None:
+        """Apply one sale control to each selected sale; report each result."""
+        for sale in queryset.select_related("product"):
+            try:
+                done = change(sale)
+            except CatalogError as exc:
+                self.message_user(
+                    request, f"{sale.product.sku}: {exc.message} ({exc.code})", messages.ERROR
+                )
+                continue
+            self.message_user(
+                request,
+                f"{sale.product.sku}: {verb}; runs {_at(done.starts_at)} to {_at(done.ends_at)}",
+                messages.SUCCESS,
+            )
+
+    @admin.action(description="Start the selected sales now", permissions=["change"])
+    def start_now(self, request, queryset):
+        self._control(
+            request, queryset, lambda s: services.flash_sale_start_now(flash_sale=s), "started"
+        )
+
+    @admin.action(description="End the selected sales now", permissions=["change"])
+    def end_now(self, request, queryset):
+        self._control(
+            request, queryset, lambda s: services.flash_sale_end_now(flash_sale=s), "ended"
+        )
+
+    @admin.action(description="Extend the selected sales by N minutes", permissions=["change"])
+    def extend(self, request, queryset):
+        form = ExtendForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            minutes = form.cleaned_data["minutes"]
+            self._control(
+                request,
+                queryset,
+                lambda s: services.flash_sale_extend(flash_sale=s, minutes=minutes),
+                f"extended by {minutes} min",
+            )
+            return None
+        return render(
+            request,
+            "admin/catalog/flashsale/extend.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Extend flash sales",
+                "subtitle": f"Times in {_zone()}",
+                "zone": _zone(),
+                "form": form,
+                "sales": list(queryset.select_related("product")),
+                "action": "extend",
+                "opts": self.model._meta,
+            },
+        )
 
     @admin.display(description="regular price")
     def regular_price(self, obj):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import redis
@@ -270,3 +270,67 @@ def flash_sale_delete(*, flash_sale: FlashSale) -> None:
     product_id = flash_sale.product_id
     flash_sale.delete()
     _publish_after_commit([product_id])
+
+
+# --- sale control (the admin's "start now", "end now", "extend"): ADR 0066 ----------------
+
+SALE_EXTEND_MAX_MINUTES = 7 * 24 * 60
+
+
+def _flash_sale_locked(flash_sale: FlashSale) -> FlashSale:
+    """The sale as it is now in the database (another edit may have moved it), read under
+    its product's row lock: the same lock, taken first, as every other sale write."""
+    Product.objects.select_for_update().get(id=flash_sale.product_id)
+    return FlashSale.objects.select_related("product").get(id=flash_sale.id)
+
+
+@transaction.atomic
+def flash_sale_start_now(*, flash_sale: FlashSale, now: datetime | None = None) -> FlashSale:
+    """Open an upcoming sale at once (it keeps its end); the offer is republished."""
+    now = now or timezone.now()
+    sale = _flash_sale_locked(flash_sale)
+    if sale.starts_at <= now:
+        code = "FLASH_SALE_RUNNING" if sale.ends_at > now else "FLASH_SALE_ENDED"
+        raise FlashSaleInvalid(
+            "this sale has already started; extend it instead"
+            if sale.ends_at > now
+            else "this sale has ended; extend it to run it again",
+            code=code,
+        )
+    sale.starts_at = now
+    return flash_sale_save(flash_sale=sale)
+
+
+@transaction.atomic
+def flash_sale_end_now(*, flash_sale: FlashSale, now: datetime | None = None) -> FlashSale:
+    """Close a running sale at once; the offer is republished (the sale price stops)."""
+    now = now or timezone.now()
+    sale = _flash_sale_locked(flash_sale)
+    if not sale.is_active_at(now):
+        raise FlashSaleInvalid(
+            "only a running sale can be ended now", code="FLASH_SALE_NOT_RUNNING"
+        )
+    # ends_at must stay after starts_at (a constraint): a sale started this very microsecond
+    # ends one microsecond later.
+    sale.ends_at = max(now, sale.starts_at + timedelta(microseconds=1))
+    return flash_sale_save(flash_sale=sale)
+
+
+@transaction.atomic
+def flash_sale_extend(
+    *, flash_sale: FlashSale, minutes: int, now: datetime | None = None
+) -> FlashSale:
+    """Move the end ``minutes`` later (an ended sale reopens if the new end is ahead)."""
+    if not 1 <= minutes <= SALE_EXTEND_MAX_MINUTES:
+        raise FlashSaleInvalid(
+            f"extend by 1 to {SALE_EXTEND_MAX_MINUTES} minutes", code="FLASH_SALE_EXTEND_RANGE"
+        )
+    now = now or timezone.now()
+    sale = _flash_sale_locked(flash_sale)
+    sale.ends_at = sale.ends_at + timedelta(minutes=minutes)
+    if sale.ends_at <= now:
+        raise FlashSaleInvalid(
+            "the new end is still in the past; extend by more minutes",
+            code="FLASH_SALE_ENDED",
+        )
+    return flash_sale_save(flash_sale=sale)

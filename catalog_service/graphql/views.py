@@ -38,6 +38,7 @@ from graphql import (
 )
 
 from shared import jsonbounds
+from shared.text import first_text_problem, text_problem
 
 from . import errors, persisted
 from .context import GraphQLContext
@@ -61,8 +62,27 @@ class _NoIntrospection(ValidationRule):
             )
 
 
+def _string_literal_rule(max_length: int) -> type[ValidationRule]:
+    """Every string literal in the document is text a database can take (ADR 0069): a
+    ``"\u0000"`` in ``product(slug: ...)`` is a 400, not PostgreSQL's 500."""
+
+    class _StringLiterals(ValidationRule):
+        def enter_string_value(self, node, *_args):
+            problem = text_problem(node.value, where="query", max_length=max_length)
+            if problem is not None:
+                self.report_error(
+                    GraphQLError(
+                        problem.message,
+                        node,
+                        extensions={"code": errors.INVALID_STRING, "reason": problem.reason},
+                    )
+                )
+
+    return _StringLiterals
+
+
 @lru_cache(maxsize=256)
-def _document(query: str, introspection: bool):
+def _document(query: str, introspection: bool, max_string: int = 1024):
     """Parse and validate once per distinct query text and process (pure, no state)."""
     try:
         document = parse(query, max_tokens=MAX_TOKENS)
@@ -73,12 +93,21 @@ def _document(query: str, introspection: bool):
         return None, (
             errors.graphql_error("the query is nested too deeply", errors.QUERY_TOO_DEEP),
         )
-    rules = list(specified_rules) + ([] if introspection else [_NoIntrospection])
+    rules = list(specified_rules) + [_string_literal_rule(max_string)]
+    if not introspection:
+        rules.append(_NoIntrospection)
     found = validate(schema.graphql_schema, document, rules)
     for error in found:
         if not error.extensions:
             error.extensions = {"code": errors.GRAPHQL_VALIDATION_FAILED}
     return document, tuple(found)
+
+
+class LocalGraphiQLView(GraphQLView):
+    """graphene-django's GraphiQL page with its assets served here, not from a CDN
+    (catalog/graphiql.html; the files and versions: catalog/vendor/VENDOR.txt, ADR 0068)."""
+
+    graphiql_template = "catalog/graphiql.html"
 
 
 class _Reject(Exception):
@@ -141,7 +170,7 @@ class CatalogGraphQLView(View):
                     ),
                 )
             if self._wants_graphiql(request):
-                return GraphQLView.as_view(graphiql=True)(request)
+                return LocalGraphiQLView.as_view(graphiql=True)(request)
             params = self._params(request)
             return self._run(request, *params)
         except _Reject as reject:
@@ -222,10 +251,32 @@ class CatalogGraphQLView(View):
         query = data.get("query") or None
         if query is not None and not isinstance(query, str):
             raise _Reject(400, errors.graphql_error("`query` must be a string", errors.BAD_REQUEST))
+        operation_name = data.get("operationName") or None
+        if operation_name is not None and not isinstance(operation_name, str):
+            raise _Reject(
+                400, errors.graphql_error("`operationName` must be a string", errors.BAD_REQUEST)
+            )
         variables = _json_param(data.get("variables"), "variables")
         extensions = _json_param(data.get("extensions"), "extensions")
-        operation_name = data.get("operationName") or None
+        self._check_strings(query, operation_name, variables, extensions)
         return query, variables, operation_name, extensions
+
+    @staticmethod
+    def _check_strings(query, operation_name, variables, extensions) -> None:
+        """No NUL, lone surrogate or over-long string anywhere in the request (ADR 0069):
+        each would fail in PostgreSQL, Redis or a hash as a 500."""
+        limit = settings.GRAPHQL_MAX_STRING_LENGTH
+        problem = (
+            first_text_problem(query, where="query")
+            or first_text_problem(operation_name, where="operationName", max_length=limit)
+            or first_text_problem(variables, where="variables", max_length=limit)
+            or first_text_problem(extensions, where="extensions", max_length=limit)
+        )
+        if problem is not None:
+            raise _Reject(
+                400,
+                errors.graphql_error(problem.message, errors.INVALID_STRING, reason=problem.reason),
+            )
 
     def _persisted(self, query: str | None, extensions: dict | None) -> str:
         """The query text to run, resolving and registering APQ hashes."""
@@ -273,7 +324,9 @@ class CatalogGraphQLView(View):
     # --- execution -----------------------------------------------------------------------
     def _run(self, request, query, variables, operation_name, extensions) -> HttpResponse:
         text = self._persisted(query, extensions)
-        document, invalid = _document(text, settings.GRAPHQL_INTROSPECTION)
+        document, invalid = _document(
+            text, settings.GRAPHQL_INTROSPECTION, settings.GRAPHQL_MAX_STRING_LENGTH
+        )
         operation = get_operation_ast(document, operation_name) if document else None
         # Before validation: a mutation over GET is refused as such even where the schema
         # has no mutation type (a crawler or a cache must never trigger a write).

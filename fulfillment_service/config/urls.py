@@ -8,6 +8,8 @@ from fulfillment_service.fulfillment.admin import admin_extra_urls
 
 admin.site.site_header = "Flash-sale · fulfillment"
 admin.site.site_title = "fulfillment admin"
+# The index links the dead-letter view (it is not a model, so the app list would not).
+admin.site.index_template = "admin/fulfillment/index.html"
 
 urlpatterns = [
     path("admin/fulfillment/", include(admin_extra_urls())),

@@ -108,7 +108,7 @@ class ShipmentAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Mark selected pending shipments as shipped")
+    @admin.action(description="Mark selected pending shipments as shipped", permissions=["change"])
     def mark_shipped(self, request, queryset):
         with transaction.atomic():
             count = queryset.filter(status=Shipment.Status.PENDING).update(
@@ -116,7 +116,10 @@ class ShipmentAdmin(admin.ModelAdmin):
             )
         self.message_user(request, f"{count} shipment(s) marked shipped.")
 
-    @admin.action(description="Cancel: refund, reverse the ledger, restock (pending only)")
+    @admin.action(
+        description="Cancel: refund, reverse the ledger, restock (pending only)",
+        permissions=["change"],
+    )
     def cancel_orders(self, request, queryset):
         done = sum(
             services.order_cancel(order_id=order_id)
@@ -142,7 +145,7 @@ class StockAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Restock selected skus")
+    @admin.action(description="Restock selected skus", permissions=["change"])
     def restock(self, request, queryset):
         form = RestockForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():

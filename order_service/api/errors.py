@@ -22,6 +22,19 @@ class RateLimited(exceptions.APIException):
         self.scope = scope
 
 
+class InvalidString(exceptions.APIException):
+    """A string no part of the service can take: NUL, lone surrogate, over-long (ADR 0069)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "INVALID_STRING"
+
+    def __init__(self, *, message: str, where: str, reason: str):
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.reason = reason
+
+
 def error_response(*, code: str, message: str, http_status: int, detail=None, retry_after=None):
     response = Response(
         {"code": code, "message": message, "detail": detail or {}}, status=http_status
@@ -61,6 +74,13 @@ def api_exception_handler(exc, context):
             message=exc.message,
             http_status=exc.http_status,
             detail={"limit": exc.limit},
+        )
+    if isinstance(exc, InvalidString):
+        return error_response(
+            code="INVALID_STRING",
+            message=exc.message,
+            http_status=400,
+            detail={"where": exc.where, "reason": exc.reason},
         )
     if isinstance(exc, exceptions.ParseError):
         return error_response(

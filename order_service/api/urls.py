@@ -1,18 +1,29 @@
-"""Routes of the order API under /api/ (OpenAPI schema at /api/schema/, docs at /api/docs/)."""
+"""Routes of the order API under /api/ (an index at /api/, the OpenAPI schema at
+/api/schema/, Swagger UI at /api/docs/, Redoc at /api/redoc/)."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 
 from order_service.api import views
 
 app_name = "api"
 
 urlpatterns = [
+    path("", views.api_index, name="index"),
     path("cart", views.CartView.as_view(), name="cart"),
     path("cart/items", views.CartItemsView.as_view(), name="cart-items"),
     path("cart/items/<str:sku>", views.CartItemView.as_view(), name="cart-item"),
     path("orders", views.CheckoutView.as_view(), name="orders"),
     path("orders/<str:order_id>", views.OrderDetailView.as_view(), name="order-detail"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="api:schema", template_name="api/redoc.html"),
+        name="redoc",
+    ),
 ]

@@ -4,22 +4,67 @@ from __future__ import annotations
 
 import re
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_safe
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from order_service.api import serializers as s
 from order_service.api.csrf import csrf_enforce
+from order_service.api.errors import InvalidString
 from order_service.api.ratelimit import ratelimit_check
 from order_service.orders import errors, selectors, services
 from order_service.orders.cart import SessionCart, Shopper, shopper_from_session
 from order_service.orders.fulfillment import fulfillment_details_get
+from shared.text import first_text_problem
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
 
 _errors = {code: OpenApiResponse(s.ErrorSerializer) for code in (400, 404, 409, 422, 429)}
+# Examples name a demo sku (shared.demo; on sale in the demo): docs readers and the fuzzer's
+# example phase (tests/system/test_api_fuzz.py) reach a real product with them.
+DEMO_SKU = "SKU-000001"
+_sku_path = OpenApiParameter(
+    "sku", str, OpenApiParameter.PATH, examples=[OpenApiExample("demo sku", value=DEMO_SKU)]
+)
+
+
+_INDEX_LINKS = (
+    ("schema", "api:schema", "OpenAPI 3 schema (YAML; ?format=json for JSON)"),
+    ("docs", "api:docs", "Swagger UI"),
+    ("redoc", "api:redoc", "Redoc"),
+    ("cart", "api:cart", "the session's cart (GET); add with POST cart/items"),
+    ("orders", "api:orders", "checkout (POST, Idempotency-Key header)"),
+)
+
+
+@require_safe
+def api_index(request: HttpRequest) -> HttpResponse:
+    """``/api/``: where the schema, the docs and the resources are (JSON, or HTML for a
+    browser), instead of a 404."""
+    links = {name: reverse(url) for name, url, _ in _INDEX_LINKS}
+    if "text/html" in request.headers.get("Accept", "") and request.accepts("text/html"):
+        rows = format_html_join(
+            "",
+            '<li><a href="{}">{}</a>: {}</li>',
+            ((links[name], links[name], text) for name, _, text in _INDEX_LINKS),
+        )
+        return HttpResponse(
+            format_html(
+                '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+                "<title>Flash-sale order API</title></head><body>"
+                "<h1>Flash-sale order API</h1><ul>{}</ul></body></html>",
+                rows,
+            )
+        )
+    meta = settings.SPECTACULAR_SETTINGS
+    return JsonResponse({"name": meta["TITLE"], "version": meta["VERSION"], "links": links})
 
 
 class OrderApiView(APIView):
@@ -31,6 +76,7 @@ class OrderApiView(APIView):
         csrf_enforce(request)
         super().initial(request, *args, **kwargs)
         ratelimit_check(request, scope=self.ratelimit_scope)
+        _check_strings(request, kwargs)
 
     def shopper(self, request, *, create: bool) -> Shopper | None:
         user = request.user
@@ -54,6 +100,9 @@ class CartItemsView(OrderApiView):
         request=s.CartItemCreateSerializer,
         responses={201: s.CartSerializer, **_errors},
         description="Add units of a sku to the cart (added to what is there already).",
+        examples=[
+            OpenApiExample("one unit", value={"sku": DEMO_SKU, "quantity": 1}, request_only=True)
+        ],
     )
     def post(self, request):
         data = _validated(s.CartItemCreateSerializer, request.data)
@@ -69,6 +118,8 @@ class CartItemView(OrderApiView):
         request=s.CartItemUpdateSerializer,
         responses={200: s.CartSerializer, **_errors},
         description="Set the quantity of a sku already in the cart.",
+        parameters=[_sku_path],
+        examples=[OpenApiExample("two units", value={"quantity": 2}, request_only=True)],
     )
     def patch(self, request, sku: str):
         data = _validated(s.CartItemUpdateSerializer, request.data)
@@ -77,7 +128,9 @@ class CartItemView(OrderApiView):
         )
         return self.cart_response(request)
 
-    @extend_schema(request=None, responses={200: s.CartSerializer, **_errors})
+    @extend_schema(
+        request=None, responses={200: s.CartSerializer, **_errors}, parameters=[_sku_path]
+    )
     def delete(self, request, sku: str):
         services.cart_item_remove(cart=SessionCart(request.session), sku=sku)
         return self.cart_response(request)
@@ -149,6 +202,20 @@ class OrderDetailView(OrderApiView):
         if request.query_params.get("include") == "fulfillment":
             data["fulfillment"] = fulfillment_details_get(order_id=order.id)
         return Response(data)
+
+
+def _check_strings(request, path_params: dict) -> None:
+    """Every string of the request (path, query, JSON body) is text the service can store
+    or look up; else a 400 INVALID_STRING, never the database's or Redis's 500 (ADR 0069)."""
+    limit = settings.API_MAX_STRING_LENGTH
+    query = {key: request.query_params.getlist(key) for key in request.query_params}
+    problem = (
+        first_text_problem(path_params, where="path", max_length=limit)
+        or first_text_problem(query, where="query", max_length=limit)
+        or first_text_problem(request.data, where="body", max_length=limit)
+    )
+    if problem is not None:
+        raise InvalidString(message=problem.message, where=problem.where, reason=problem.reason)
 
 
 def _validated(serializer_class, data) -> dict:

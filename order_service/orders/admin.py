@@ -1,4 +1,8 @@
-"""Admin: orders (filter by status, search by order id) and the outbox backlog."""
+"""Admin: orders (filter by status, search by order id) and the outbox backlog.
+
+Every model here is a record the services write: the admin shows it and never adds, edits
+or deletes one (an order deleted by hand would lose a shopper's purchase and leave its
+outbox message and reservation behind)."""
 
 from __future__ import annotations
 
@@ -27,8 +31,28 @@ class OrderLineInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
 
-class OrderRecordAdmin(admin.ModelAdmin):
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyRecordAdmin(admin.ModelAdmin):
+    """Viewable, never added, changed or deleted from the admin (whatever the user's
+    permissions: a superuser neither)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class OrderRecordAdmin(ReadOnlyRecordAdmin):
     """Read-only records of orders: searched by exact order id, the outbox backlog shown
     on the list, never added by hand (orders are placed through checkout only)."""
 
@@ -47,9 +71,6 @@ class OrderRecordAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "subtitle": _backlog_title()}
         return super().changelist_view(request, extra_context=extra_context)
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(Order)
@@ -75,10 +96,7 @@ class OutboxMessageAdmin(OrderRecordAdmin):
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(admin.ModelAdmin):
+class IdempotencyKeyAdmin(ReadOnlyRecordAdmin):
     list_display = ["key", "shopper_id", "order_id", "created_at", "expires_at"]
     search_fields = ["key", "shopper_id"]
     readonly_fields = [f.name for f in IdempotencyKey._meta.fields]
-
-    def has_add_permission(self, request):
-        return False

@@ -49,7 +49,8 @@ MIDDLEWARE = [
     "shared.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's SessionMiddleware, with staff sessions of their own under the admin (ADR 0065).
+    "shared.sessions.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -112,6 +113,8 @@ CONTENT_SECURITY_POLICY = {
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'", "data:"],
         "connect-src": ["'self'"],
+        # Redoc renders in a web worker made from a blob.
+        "worker-src": ["'self'", "blob:"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "form-action": ["'self'"],
@@ -151,6 +154,14 @@ def redis_caches(service: str) -> dict:
             "KEY_PREFIX": "platform:session",
             "OPTIONS": dict(_redis_options),
         },
+        # Staff logins to this service's admin (shared.sessions, ADR 0065): every instance of
+        # the service reads them, no other service can.
+        "staff_sessions": {
+            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{service}:staff-session",
+            "OPTIONS": dict(_redis_options),
+        },
     }
 
 
@@ -160,6 +171,37 @@ SESSION_COOKIE_NAME = "flashsale_session"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=7 * 24 * 3600)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+
+
+# Each service sets STAFF_SESSION_PATH (its admin prefix) and STAFF_SESSION_COOKIE_NAME.
+STAFF_SESSION_COOKIE_AGE = env.int("STAFF_SESSION_COOKIE_AGE", default=8 * 3600)
+# Admin messages ("3 sales extended") live in the session that is in use (the staff one
+# under /admin/<service>/), not in a cookie every service would read.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# --- Behind the edge (ADR 0065) ---
+# NGINX forwards Host as the browser sent it (with its port) and sets X-Forwarded-Proto to
+# its own $scheme, replacing what a client sent; the application servers are reachable only
+# from the edge (loopback locally, the internal network in containers). So the scheme the
+# browser used is known, and CSRF's Origin check compares like with like.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+EDGE_HOST = env("EDGE_HOST", default="127.0.0.1")
+EDGE_PORT = env.int("EDGE_PORT", default=8080)
+EDGE_TLS_PORT = env.int("EDGE_TLS_PORT", default=8443)
+
+
+def edge_origins(*, host: str, port: int, tls_port: int) -> list[str]:
+    """The origins a browser on this machine uses to reach the edge (http and https)."""
+    hosts = dict.fromkeys([host, "127.0.0.1", "localhost", "[::1]"])
+    return [f"http://{h}:{port}" for h in hosts] + [f"https://{h}:{tls_port}" for h in hosts]
+
+
+# Origins allowed to POST forms beyond the request's own (a proxy in front of the edge, e.g.
+# https://shop.example.com); locally the edge's own origins, from the runner's ports.
+CSRF_TRUSTED_ORIGINS = env.list(
+    "CSRF_TRUSTED_ORIGINS",
+    default=edge_origins(host=EDGE_HOST, port=EDGE_PORT, tls_port=EDGE_TLS_PORT),
+)
 
 # --- RabbitMQ / Celery (services that run workers import shared.celery) ---
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")

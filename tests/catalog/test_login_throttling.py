@@ -56,15 +56,13 @@ def test_five_failures_lock_the_account_even_for_the_right_password(client, staf
     assert all('username: "boss"' in m for m in failures)
 
 
-def test_staff_unlock_from_the_admin_lifts_the_lock(client, staff):
+def test_staff_unlock_from_the_admin_lifts_the_lock(client, staff, staff_client):
     for _ in range(5):
         _login(client, "guess")
     assert _login(client, "right-pass-91").status_code == 429
     # Another staff member deletes the attempts in the admin (axes' AccessAttempt admin).
     other = get_user_model().objects.create_superuser("ops", "ops@example.com", "ops-pass-77")
-    from django.test import Client
-
-    ops = Client()
+    ops = staff_client
     ops.force_login(other)
     ids = [str(pk) for pk in AccessAttempt.objects.values_list("pk", flat=True)]
     assert ids

@@ -51,7 +51,7 @@ def test_the_endpoint_list_is_what_the_api_serves():
         (NESTED, 400, "JSON_TOO_DEEP"),
         (DEEP_OBJECT, 400, "JSON_TOO_DEEP"),
         (WIDE, 413, "JSON_TOO_MANY_ITEMS"),
-        ('"\\ud800"', 400, "MALFORMED_JSON"),
+        ('{"sku": "\\ud800", "quantity": 1}', 400, "INVALID_STRING"),
         ("[NaN]", 400, "MALFORMED_JSON"),
     ],
     ids=["nested-arrays-5000", "object-41-deep", "12000-elements", "lone-surrogate", "nan"],

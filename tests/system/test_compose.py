@@ -821,7 +821,7 @@ def test_every_manage_py_command_exists():
     assert pairs == {
         (svc, cmd)
         for svc in ("catalog", "order", "fulfillment")
-        for cmd in ("migrate", "collectstatic")
+        for cmd in ("migrate", "ensure_roles", "collectstatic")
     } | {
         ("catalog", "publish_offers"),
         ("order", "outbox_relay"),

@@ -19,6 +19,13 @@ CACHES = redis_caches("catalog")
 # Behind the edge each service lives under its own prefix for admin and static files.
 STATIC_URL = "/static/catalog/"
 STATIC_ROOT = STATIC_ROOT_BASE / "catalog"
+# Staff log in to /admin/catalog/ with a session and cookie of their own (ADR 0065).
+STAFF_SESSION_PATH = "/admin/catalog/"
+STAFF_SESSION_COOKIE_NAME = "flashsale_staff_catalog"
+# Only this admin uses CSRF here: a cookie of its own, so a login to another admin (which
+# rotates that one's token) leaves this admin's open forms valid. The order service keeps
+# Django's `csrftoken`, which the storefront's script reads for the API.
+CSRF_COOKIE_NAME = "flashsale_csrf_catalog"
 READINESS_CHECKS = [
     "database",
     "redis",
@@ -36,9 +43,25 @@ GRAPHQL_MAX_COST = env.int("GRAPHQL_MAX_COST", default=5000)
 GRAPHQL_MAX_PAGE_SIZE = env.int("GRAPHQL_MAX_PAGE_SIZE", default=100)
 GRAPHQL_MAX_ALIASES = env.int("GRAPHQL_MAX_ALIASES", default=20)
 GRAPHQL_MAX_BODY_BYTES = env.int("GRAPHQL_MAX_BODY_BYTES", default=16 * 1024)
+# Longest string literal or variable value taken (a slug is at most 160, a search term less).
+GRAPHQL_MAX_STRING_LENGTH = env.int("GRAPHQL_MAX_STRING_LENGTH", default=1024)
 # Cache-Control of successful GET answers: short, so a sale price or stock status is at most
 # this old at the edge, with stale-while-revalidate so a spike never waits on the origin.
 GRAPHQL_GET_MAX_AGE = env.int("GRAPHQL_GET_MAX_AGE", default=1)
 GRAPHQL_GET_STALE_WHILE_REVALIDATE = env.int("GRAPHQL_GET_STALE_WHILE_REVALIDATE", default=10)
 # Automatic persisted queries live in the default cache (Redis) for this long.
 GRAPHQL_APQ_TTL = env.int("GRAPHQL_APQ_TTL", default=7 * 24 * 3600)
+
+# --- Staff roles (shared.roles, `manage.py catalog ensure_roles`; ADR 0067) ---
+STAFF_ROLES = {
+    # Runs the sale: flash sales (the admin's start/end/extend controls need "change").
+    "sale manager": [
+        "catalog.view_product",
+        "catalog.view_category",
+        "catalog.view_flashsale",
+        "catalog.add_flashsale",
+        "catalog.change_flashsale",
+    ],
+    # Reads prices and sales to reconcile the books; changes nothing.
+    "finance": ["catalog.view_product", "catalog.view_flashsale"],
+}

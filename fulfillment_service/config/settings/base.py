@@ -27,6 +27,13 @@ CACHES = redis_caches("fulfillment")
 # Behind the edge each service lives under its own prefix for admin and static files.
 STATIC_URL = "/static/fulfillment/"
 STATIC_ROOT = STATIC_ROOT_BASE / "fulfillment"
+# Staff log in to /admin/fulfillment/ with a session and cookie of their own (ADR 0065).
+STAFF_SESSION_PATH = "/admin/fulfillment/"
+STAFF_SESSION_COOKIE_NAME = "flashsale_staff_fulfillment"
+# Only this admin uses CSRF here: a cookie of its own, so a login to another admin (which
+# rotates that one's token) leaves this admin's open forms valid. The order service keeps
+# Django's `csrftoken`, which the storefront's script reads for the API.
+CSRF_COOKIE_NAME = "flashsale_csrf_fulfillment"
 
 # --- Payment gateway (fulfillment_service.fulfillment.gateway) ---
 # The simulated provider stands in for a real one; it can be told to be slow or to fail.
@@ -48,3 +55,20 @@ FULFILLMENT_OUTBOX_INLINE = env.bool("FULFILLMENT_OUTBOX_INLINE", default=False)
 FULFILLMENT_OUTBOX_GRACE_SECONDS = env.float("FULFILLMENT_OUTBOX_GRACE_SECONDS", default=10.0)
 # The periodic maintenance loop (manage.py fulfillment maintain): outbox sweep + invariants.
 FULFILLMENT_MAINTAIN_INTERVAL = env.float("FULFILLMENT_MAINTAIN_INTERVAL", default=30.0)
+
+# --- Staff roles (shared.roles, `manage.py fulfillment ensure_roles`; ADR 0067) ---
+STAFF_ROLES = {
+    # Restocks (the admin's restock action needs "change" on stock); no ledger, no payments.
+    "sale manager": [
+        "fulfillment.view_stock",
+        "fulfillment.change_stock",
+        "fulfillment.view_stockreceipt",
+        "fulfillment.view_shipment",
+    ],
+    # The books, read-only (the ledger and payment admins allow no change to anyone).
+    "finance": [
+        "fulfillment.view_ledgertransaction",
+        "fulfillment.view_ledgerentry",
+        "fulfillment.view_payment",
+    ],
+}

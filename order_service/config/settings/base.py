@@ -9,6 +9,8 @@ WSGI_APPLICATION = "order_service.config.wsgi.application"
 INSTALLED_APPS = SHARED_APPS + [
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI and Redoc assets served locally (pinned; no CDN: ADR 0068)
+    "drf_spectacular_sidecar",
     # domain apps of the order service
     "order_service.orders",
 ]
@@ -19,6 +21,9 @@ CACHES = redis_caches("order")
 # Behind the edge each service lives under its own prefix for admin and static files.
 STATIC_URL = "/static/order/"
 STATIC_ROOT = STATIC_ROOT_BASE / "order"
+# Staff log in to /admin/order/ with a session and cookie of their own (ADR 0065).
+STAFF_SESSION_PATH = "/admin/order/"
+STAFF_SESSION_COOKIE_NAME = "flashsale_staff_order"
 
 # --- REST API (transport only: order_service/api) ---
 REST_FRAMEWORK = {
@@ -38,6 +43,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # /api/docs/ and /api/redoc/ load their JS and CSS from drf-spectacular-sidecar (static
+    # files of this service), never from a CDN; no online validator badge either.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # --- Checkout (docs/order.md) ---
@@ -49,6 +60,8 @@ IDEMPOTENCY_LOCK_TTL = env.int("IDEMPOTENCY_LOCK_TTL", default=30)
 # Per-shopper reservation counters expire with the sale; this when the offer has no window.
 SHOPPER_COUNTER_TTL = env.int("SHOPPER_COUNTER_TTL", default=7 * 24 * 3600)
 CART_MAX_LINES = env.int("CART_MAX_LINES", default=50)
+# Longest string the API takes anywhere (path, query, body): a sku is at most 64 (ADR 0069).
+API_MAX_STRING_LENGTH = env.int("API_MAX_STRING_LENGTH", default=1024)
 CART_MAX_QUANTITY = env.int("CART_MAX_QUANTITY", default=99)  # when the offer has no limit
 
 # --- Outbox: publish after commit, the relay re-publishes what was not confirmed ---
@@ -81,3 +94,10 @@ READINESS_DEGRADED_OK = ["broker"]
 # metrics live there, not here: docs/edge-and-mesh.md).
 FULFILLMENT_URL = env("FULFILLMENT_URL", default="http://127.0.0.1:9101")
 FULFILLMENT_TIMEOUT = env.float("FULFILLMENT_TIMEOUT", default=2.0)
+
+# --- Staff roles (shared.roles, `manage.py order ensure_roles`; ADR 0067) ---
+# The order admin is read-only for everybody (orders, outbox, idempotency keys).
+STAFF_ROLES = {
+    "sale manager": ["orders.view_order", "orders.view_orderline"],
+    "finance": ["orders.view_order", "orders.view_orderline"],
+}
