@@ -22,6 +22,8 @@ import requests
 from conftest import Platform
 from platform_tools import HIGH_LIMITS, platform_seed
 
+from shared.testing.shopper import ShopperSession
+
 pytestmark = pytest.mark.system
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
@@ -46,8 +48,7 @@ def platform(tmp_path_factory, backing):
 @pytest.fixture(scope="module")
 def browser_headers(platform) -> list[str]:
     """The cookies and CSRF header of a shopper's browser with something in the cart."""
-    session = requests.Session()
-    session.get(f"{platform.edge}/admin/order/login/", timeout=10).raise_for_status()
+    session = ShopperSession()  # sends the order API's CSRF token, as the storefront does
     added = session.post(
         f"{platform.edge}/api/cart/items", json={"sku": "SKU-000001", "quantity": 1}, timeout=10
     )
@@ -118,7 +119,7 @@ def test_invalid_strings_in_graphql_are_a_400_through_the_edge(platform, query, 
 
 
 def test_invalid_strings_in_rest_are_a_400_through_the_edge(platform):
-    session = requests.Session()
+    session = ShopperSession()
     for body, reason in [
         ('{"sku": "SKU-\\u0000", "quantity": 1}', "nul_byte"),
         ('{"sku": "SKU-\\ud800", "quantity": 1}', "lone_surrogate"),

@@ -392,9 +392,7 @@ def test_every_html_page_has_a_csp_and_breaks_none_of_it(hostile):
         page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
         for path in HTML_PAGES:
             messages.clear()
-            response = page.goto(
-                f"{hostile.edge}{path}", headers={"Accept": "text/html"}, wait_until="load"
-            )
+            response = page.goto(f"{hostile.edge}{path}", wait_until="load")
             page.wait_for_timeout(500)
             policy = response.headers.get("content-security-policy", "")
             found = []

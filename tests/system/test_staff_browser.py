@@ -74,8 +74,11 @@ def origins(platform) -> dict[str, str]:
 def fetch_json(page, method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
     return page.evaluate(
         """async ([method, url, body]) => {
-            const options = {method, headers: {"Content-Type": "application/json",
-                                               "Accept": "application/json"}};
+            const headers = {"Content-Type": "application/json", "Accept": "application/json"};
+            // As the storefront does: the order API's CSRF token from its cookie.
+            const token = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
+            if (token && method !== "GET") headers["X-CSRFToken"] = token.split("=")[1];
+            const options = {method, headers};
             if (body !== null) options.body = JSON.stringify(body);
             const answer = await fetch(url, options);
             return [answer.status, await answer.json()];
