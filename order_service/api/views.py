@@ -28,6 +28,12 @@ class OrderApiView(APIView):
         super().initial(request, *args, **kwargs)
         ratelimit_check(request, scope=self.ratelimit_scope)
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Carts and orders are one shopper's: no browser, edge or CDN may keep a copy.
+        response["Cache-Control"] = "private, no-store"
+        return response
+
     def shopper(self, request, *, create: bool) -> Shopper | None:
         user = request.user
         customer_id = user.pk if user.is_authenticated else None

@@ -19,6 +19,10 @@ CACHES = redis_caches("catalog")
 # Behind the edge each service lives under its own prefix for admin and static files.
 STATIC_URL = "/static/catalog/"
 STATIC_ROOT = STATIC_ROOT_BASE / "catalog"
+# Product pictures (the demo seed draws them): files under the static root's media/ tree,
+# so the edge's /static/ location serves them and no page needs another host (ADR 0076).
+MEDIA_URL = "/static/media/catalog/"
+MEDIA_ROOT = STATIC_ROOT_BASE / "media" / "catalog"
 READINESS_CHECKS = [
     "database",
     "redis",
