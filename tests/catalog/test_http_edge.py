@@ -295,7 +295,7 @@ def test_the_storefront_page_lists_products_with_apq_get(served, inventory):
                 "Deal kettle",
                 on_sale.category.name,
                 "Flash sale",
-                f"40.00{nbsp}EURwas 80.00{nbsp}EUR",
+                f"40.00{nbsp}EUR was 80.00{nbsp}EUR",
                 "Limit 2 per shopper",
                 "Only 3 left",
                 first["cards"][0].split(" | ")[7],  # the countdown, checked below

@@ -26,7 +26,7 @@
       else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
       else node.setAttribute(name, value === true ? "" : value);
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child !== null && child !== undefined && child !== false) node.append(child);
     }
     return node;
@@ -198,6 +198,7 @@
     if (!sale) return [el("span", {text: money(p.price.amount, p.price.currency)})];
     return [
       el("span", {text: money(sale.price.amount, sale.price.currency)}),
+      " ",
       el("span", {class: "was"}, "was ", el("s", {text: money(p.price.amount, p.price.currency)})),
     ];
   }
@@ -209,28 +210,23 @@
   // Countdowns: every [data-deadline] element is rewritten once a second (role="timer", so
   // screen readers do not read each tick); the polite announcer says when a sale starts or
   // ends, and the page refreshes its data then.
-  const timers = new Set();
+  const timers = new Map();
   function countdown(sale, upcoming, onDeadline) {
     const deadline = Date.parse(upcoming ? sale.startsAt : sale.endsAt);
-    const node = el("p", {class: "countdown", role: "timer", "data-deadline": deadline});
-    node.prefix = upcoming ? "Sale starts in " : "Sale ends in ";
-    node.onDeadline = onDeadline;
-    node.textContent = node.prefix + duration(deadline - Date.now());
-    timers.add(node);
+    const prefix = upcoming ? "Sale starts in " : "Sale ends in ";
+    const node = el("p", {class: "countdown", role: "timer", text: prefix + duration(deadline - Date.now())});
+    timers.set(node, {deadline, upcoming, prefix, onDeadline});
     return node;
   }
   window.setInterval(() => {
-    for (const node of timers) {
+    for (const [node, timer] of timers) {
       if (!node.isConnected) { timers.delete(node); continue; }
-      const left = Number(node.dataset.deadline) - Date.now();
-      if (left <= 0) {
-        timers.delete(node);
-        node.textContent = node.prefix.startsWith("Sale starts") ? "The sale has started" : "The sale has ended";
-        announce(node.textContent);
-        if (node.onDeadline) node.onDeadline();
-      } else {
-        node.textContent = node.prefix + duration(left);
-      }
+      const left = timer.deadline - Date.now();
+      if (left > 0) { node.textContent = timer.prefix + duration(left); continue; }
+      timers.delete(node);
+      node.textContent = timer.upcoming ? "The sale has started" : "The sale has ended";
+      announce(node.textContent);
+      if (timer.onDeadline) timer.onDeadline();
     }
   }, 1000);
 
@@ -327,6 +323,7 @@
       performance.mark("storefront:grid-rendered");
       window.setInterval(refresh, 15000);
     } catch (err) {
+      console.error(err);
       say(status, "The products could not be loaded. Please reload the page in a moment.", "error");
     }
   }
@@ -340,6 +337,7 @@
     try {
       product = (await graphql("product", {slug, reviews: 5})).product;
     } catch (err) {
+      console.error(err);
       say(status, "The product could not be loaded. Please reload the page in a moment.", "error");
       return;
     }
@@ -482,7 +480,9 @@
       if (!cart.lines.length) {
         listBox.replaceChildren(el("p", {}, "Your cart is empty. ", el("a", {href: "/", text: "Find a deal"})));
         totalBox.textContent = "";
-        place.disabled = true;
+        // An attempt still in doubt (its answer was lost) may have emptied the cart: placing
+        // it again with the same key brings back its confirmation, never a second order.
+        place.disabled = !sessionStorage.getItem(CHECKOUT_KEY);
         blocked.textContent = "";
         return;
       }
@@ -551,7 +551,7 @@
       say(message, "Placing your order…");
       const r = await withRetries(
         () => api("POST", "/api/orders", {body: {}, headers: {"Idempotency-Key": key}}),
-        (seconds, answer) => say(message, waitingText(seconds, answer), "wait"));
+        (seconds, answer) => say(message, waitingText(seconds, answer), "wait"), 60);
       if (r.status === 202) {
         sessionStorage.removeItem(CHECKOUT_KEY);
         setCartCount(0);
@@ -641,7 +641,7 @@
       details.replaceChildren(...rows.map(([k, v]) => [el("dt", {text: k}), el("dd", {text: v})]).flat());
       lines.replaceChildren(...order.lines.map((line) => el("li", {class: "line"},
         el("span", {text: `${line.quantity} × ${line.name || line.sku}`}),
-        el("span", {class: "price", text: money(line.unit_price, line.currency)}))));
+        el("span", {class: "price", text: `${money(line.unit_price, line.currency)} each`}))));
     }
 
     async function poll() {
