@@ -236,7 +236,8 @@ def demo_seed(
     # Pictures: local files (earlier seeds pointed at a host that does not exist), drawn
     # where missing, so a re-run after the static tree was wiped draws them again.
     stale = [
-        p for p in Product.objects.filter(sku__in=skus).only("id", "sku", "images")
+        p
+        for p in Product.objects.filter(sku__in=skus).only("id", "sku", "images")
         if p.images != _image_urls(p.sku)
     ]
     for product in stale:

@@ -22,7 +22,6 @@ from catalog_factories import FlashSaleFactory, ProductFactory
 from django.conf import settings
 from django.db import connection
 
-from catalog_service.catalog.models import Product
 from shared.testing.processes import ManagedProcess, free_port, gunicorn_process, wait_for_port
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
@@ -191,8 +190,10 @@ _DOM_SHIM = r"""
 // Just enough DOM for the storefront's script to run its grid page under node.
 const BASE = process.env.BASE;
 class El {
-  constructor(tag) { this.tag = tag; this.children = []; this.attrs = {}; this.className = "";
-                     this._text = ""; this.dataset = {}; this.options = []; this.isConnected = true; }
+  constructor(tag) {
+    this.tag = tag; this.children = []; this.attrs = {}; this.className = ""; this._text = "";
+    this.dataset = {}; this.options = []; this.isConnected = true;
+  }
   append(...xs) {
     for (const x of xs) {
       const n = typeof x === "string" ? {text: x} : x;
@@ -203,7 +204,8 @@ class El {
   replaceChildren(...xs) { this.children = []; this._text = ""; this.append(...xs); }
   set textContent(v) { this._text = String(v); this.children = []; }
   get textContent() {
-    return this._text + this.children.map(c => c.text !== undefined ? c.text : c.textContent).join("");
+    const texts = this.children.map(c => (c.text !== undefined ? c.text : c.textContent));
+    return this._text + texts.join("");
   }
   setAttribute(name, value) { this.attrs[name] = String(value); }
   addEventListener() {}
@@ -304,8 +306,10 @@ def test_the_storefront_page_lists_products_with_apq_get(served, inventory):
         ),
         f" | Plain lamp | {lamp.category.name} | 1,025.50{nbsp}EUR | Sold out | No reviews yet",
     ]
-    assert re.fullmatch(r"Sale ends in (59|60) min \d\d s|Sale ends in 1 h 00 min",
-                        first["cards"][0].split(" | ")[7])
+    assert re.fullmatch(
+        r"Sale ends in (59|60) min \d\d s|Sale ends in 1 h 00 min",
+        first["cards"][0].split(" | ")[7],
+    )
     again = _run_storefront_script(edge)
     assert again["calls"] == ["GET /graphql"]  # known hash: the cacheable GET only
     assert again["cards"][1] == first["cards"][1]

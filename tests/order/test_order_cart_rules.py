@@ -35,7 +35,9 @@ def answer(r):
 
 
 def cart_lines(client):
-    return [(x["sku"], x["quantity"], x["problem"]) for x in client.get("/api/cart").json()["lines"]]
+    return [
+        (x["sku"], x["quantity"], x["problem"]) for x in client.get("/api/cart").json()["lines"]
+    ]
 
 
 def test_a_sold_out_product_is_refused_at_add_time_like_checkout(client, sale):

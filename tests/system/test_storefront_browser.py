@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import re
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -66,8 +66,17 @@ def manage(platform, service: str, *args: str) -> str:
 def shop(platform):
     """The platform with the demo: 40 products (the first 20 on a running flash sale at half
     price, 2 per shopper, 100 units each), 8-12 reviews each, a picture pair each."""
-    manage(platform, "catalog", "seed_demo", "--products", str(PRODUCTS), "--reviews-min", "8",
-           "--reviews-max", "12")  # fmt: skip
+    manage(
+        platform,
+        "catalog",
+        "seed_demo",
+        "--products",
+        str(PRODUCTS),
+        "--reviews-min",
+        "8",
+        "--reviews-max",
+        "12",
+    )
     manage(platform, "fulfillment", "seed_demo", "--count", str(PRODUCTS))
     # the server warmed up (first imports, first connections): "cold" below is the browser's
     urllib.request.urlopen(f"{platform.edge}/", timeout=30).read()  # noqa: S310 - loopback
@@ -190,8 +199,14 @@ def test_a_shopper_buys_a_flash_sale_product_start_to_finish(shop, shopper):
     expect(page).to_have_url(re.compile(f"/products/{product['slug']}$"))
     expect(page.get_by_role("heading", level=1, name=product["name"])).to_be_visible()
     expect(page.get_by_role("img", name=f"{product['name']}, picture 1 of 2")).to_be_visible()
-    expect(page.get_by_text(re.compile(rf"^Rated \d\.\d out of 5 from {product['reviews']} "
-                                       "reviews$"))).to_be_visible()  # fmt: skip
+    expect(
+        page.get_by_text(
+            re.compile(
+                rf"^Rated \d\.\d out of 5 from {product['reviews']} "
+                "reviews$"
+            )
+        )
+    ).to_be_visible()
     reviews = page.get_by_role("region", name=f"Reviews ({product['reviews']})")
     expect(reviews.get_by_role("listitem")).to_have_count(5)
     reviews.get_by_role("button", name="More reviews").click()
@@ -237,9 +252,11 @@ def test_a_shopper_buys_a_flash_sale_product_start_to_finish(shop, shopper):
     # The cart was emptied by the checkout; the limit counts what was bought.
     page.goto(f"/products/{product['slug']}")
     page.get_by_role("button", name="Add to cart").click()
-    expect(page.get_by_text(
-        "You can buy at most 2 of this product in this sale, and you already have 2."
-    )).to_be_visible()  # fmt: skip
+    expect(
+        page.get_by_text(
+            "You can buy at most 2 of this product in this sale, and you already have 2."
+        )
+    ).to_be_visible()
 
 
 # --- 429 storm: one order, whatever the retries --------------------------------------------
@@ -294,9 +311,10 @@ def test_a_429_storm_ends_in_exactly_one_order(shop, shopper, storm_edge):
         window.__said = [];
         new MutationObserver(() => {
           const m = document.getElementById("checkout-message");
-          if (m && m.textContent && window.__said.at(-1) !== m.textContent) window.__said.push(m.textContent);
+          const text = m && m.textContent;
+          if (text && window.__said.at(-1) !== text) window.__said.push(text);
         }).observe(document, {subtree: true, childList: true, characterData: true});
-    """)  # fmt: skip
+    """)
     attempts: list[dict] = []
     dropped: list[str] = []
 
@@ -305,8 +323,11 @@ def test_a_429_storm_ends_in_exactly_one_order(shop, shopper, storm_edge):
         started = time.monotonic()
         response = route.fetch()
         attempts.append(
-            {"key": request.headers.get("idempotency-key"), "status": response.status,
-             "at": started}  # fmt: skip
+            {
+                "key": request.headers.get("idempotency-key"),
+                "status": response.status,
+                "at": started,
+            }
         )
         if response.status == 202 and not dropped:
             # The order was accepted, but the answer never reaches the shopper: the
@@ -326,8 +347,10 @@ def test_a_429_storm_ends_in_exactly_one_order(shop, shopper, storm_edge):
     expect(page.get_by_role("button", name="Place order")).to_be_enabled(timeout=60_000)
 
     stop, answers = threading.Event(), []
-    crowd = [threading.Thread(target=_hammer, args=(f"{storm_edge}/api/cart", stop, answers))
-             for _ in range(4)]  # fmt: skip
+    crowd = [
+        threading.Thread(target=_hammer, args=(f"{storm_edge}/api/cart", stop, answers))
+        for _ in range(4)
+    ]
     for thread in crowd:
         thread.start()
     try:
@@ -348,12 +371,18 @@ def test_a_429_storm_ends_in_exactly_one_order(shop, shopper, storm_edge):
     assert 429 in statuses and statuses.count(202) == 2, statuses  # dropped, then replayed
     assert {a["key"] for a in attempts} == {attempts[0]["key"]}, "one key for every retry"
     assert dropped == [order_id], "the confirmation is the order the dropped answer carried"
-    after_429 = [b["at"] - a["at"] for a, b in zip(attempts, attempts[1:]) if a["status"] == 429]
+    after_429 = [
+        b["at"] - a["at"]
+        for a, b in zip(attempts, attempts[1:], strict=False)
+        if a["status"] == 429
+    ]
     assert min(after_429) >= 1.0, f"retried before Retry-After (1 s): {after_429}"
     assert any(s.startswith("High demand right now: retrying in ") for s in said), said
     assert any(s.startswith("The connection dropped: retrying in ") for s in said), said
     assert [status for status, _ in orders_of(shop, "SKU-000002", since)] in (
-        ["accepted"], ["paid"], ["fulfilled"]
+        ["accepted"],
+        ["paid"],
+        ["fulfilled"],
     )  # exactly one order
 
 
@@ -392,7 +421,9 @@ def test_a_sale_product_that_sells_out_while_in_the_cart(shop, shopper):
     expect(page.get_by_role("button", name="Place order")).to_be_disabled()
     line = page.get_by_role("list", name="Cart lines").get_by_role("listitem")
     expect(line).to_contain_text("Sold out: remove it to check out.")  # nothing lost
-    expect(page.get_by_text("Change or remove the lines marked above to check out.")).to_be_visible()
+    expect(
+        page.get_by_text("Change or remove the lines marked above to check out.")
+    ).to_be_visible()
     screenshot(page, "storefront-sold-out-in-cart")
     page.get_by_role("button", name=f"Remove {product['name']}").click()
     expect(page.get_by_text("Your cart is empty.")).to_be_visible()
@@ -416,9 +447,10 @@ def tab_to(page, role: str, name: str, limit: int = 60) -> None:
             """() => { const e = document.activeElement;
                        const role = {A: "link", BUTTON: "button", INPUT: "spinbutton"}[e.tagName];
                        const label = e.labels && e.labels[0] ? e.labels[0].textContent : "";
-                       return [role, (e.getAttribute("aria-label") || label || e.textContent).trim(),
-                               getComputedStyle(e).outlineStyle, getComputedStyle(e).outlineWidth]; }"""
-        )  # fmt: skip
+                       const name = e.getAttribute("aria-label") || label || e.textContent;
+                       const style = getComputedStyle(e);
+                       return [role, name.trim(), style.outlineStyle, style.outlineWidth]; }"""
+        )
         if focused[0] == role and focused[1] == name:
             assert focused[2] != "none" and focused[3] != "0px", f"no visible focus on {name}"
             return
@@ -461,9 +493,11 @@ def test_a_purchase_with_the_keyboard_only(shop, shopper):
 def test_a_phone_viewport(shop, shopper):
     product = product_row(shop, "SKU-000005")
     page = shopper(
-        viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=3,
+        is_mobile=True,
         has_touch=True,
-    ).page  # fmt: skip
+    ).page
     page.goto("/")
     expect(grid_cards(page)).to_have_count(24)
     width = page.evaluate("document.documentElement.scrollWidth")
@@ -502,35 +536,54 @@ def _cold_load(shopper, shop, *, phone: bool) -> dict:
     if phone:
         # a slow phone: 4x slower CPU, a "fast 3G" network (1.6 Mbit/s down, 150 ms RTT)
         cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
-        cdp.send("Network.emulateNetworkConditions", {
-            "offline": False, "latency": 150, "downloadThroughput": 1_600_000 / 8,
-            "uploadThroughput": 750_000 / 8})  # fmt: skip
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {
+                "offline": False,
+                "latency": 150,
+                "downloadThroughput": 1_600_000 / 8,
+                "uploadThroughput": 750_000 / 8,
+            },
+        )
     sizes: dict[str, int] = {}
     urls: dict[str, str] = {}
-    cdp.on("Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"]))
-    cdp.on("Network.loadingFinished",
-           lambda e: sizes.__setitem__(e["requestId"], int(e["encodedDataLength"])))  # fmt: skip
+    cdp.on(
+        "Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"])
+    )
+    cdp.on(
+        "Network.loadingFinished",
+        lambda e: sizes.__setitem__(e["requestId"], int(e["encodedDataLength"])),
+    )
     page.goto("/", wait_until="load")
     expect(grid_cards(page)).to_have_count(24)
     page.wait_for_load_state("networkidle")
     timings = page.evaluate(
         """() => {
-            const paint = Object.fromEntries(performance.getEntriesByType("paint").map(e => [e.name, e.startTime]));
+            const paint = Object.fromEntries(
+                performance.getEntriesByType("paint").map(e => [e.name, e.startTime]));
             const grid = performance.getEntriesByName("storefront:grid-rendered")[0];
             const nav = performance.getEntriesByType("navigation")[0];
             const resources = performance.getEntriesByType("resource");
             return {fcp: paint["first-contentful-paint"], grid: grid && grid.startTime,
                     dom_content_loaded: nav.domContentLoadedEventEnd,
-                    performance_api_bytes: nav.transferSize + resources.reduce((n, r) => n + r.transferSize, 0),
+                    performance_api_bytes:
+                        nav.transferSize + resources.reduce((n, r) => n + r.transferSize, 0),
                     requests: resources.length + 1};
         }"""
-    )  # fmt: skip
+    )
     timings["cdp_bytes"] = sum(sizes.values())
     timings["by_kind"] = {}
     for request_id, size in sizes.items():
         url = urls.get(request_id, "")
-        kind = ("graphql" if "/graphql" in url else "image" if url.endswith(".svg")
-                else "script" if url.split("?")[0].endswith(".js") else "html")  # fmt: skip
+        kind = (
+            "graphql"
+            if "/graphql" in url
+            else "image"
+            if url.endswith(".svg")
+            else "script"
+            if url.split("?")[0].endswith(".js")
+            else "html"
+        )
         timings["by_kind"][kind] = timings["by_kind"].get(kind, 0) + size
     return timings
 
