@@ -151,6 +151,37 @@ def card_for(page, name: str):
     return grid_cards(page).filter(has=page.get_by_role("link", name=name, exact=True))
 
 
+CONTRAST_JS = """() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (e) => {
+    for (; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  let worst = [21, ""];
+  for (const e of document.querySelectorAll("body *")) {
+    const text = [...e.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent)
+      .join("").trim();
+    if (!text || !e.offsetParent) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(background(e))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < worst[0]) worst = [ratio, `${e.tagName}.${e.className}: ${text.slice(0, 40)}`];
+  }
+  return worst;
+}"""
+
+
+def assert_contrast_aa(page) -> None:
+    """Every visible text at least 4.5:1 against its background (WCAG AA)."""
+    ratio, where = page.evaluate(CONTRAST_JS)
+    assert ratio >= 4.5, f"contrast {ratio:.2f}:1 at {where}"
+
+
 # --- the whole purchase ----------------------------------------------------------------------
 
 
@@ -192,6 +223,7 @@ def test_a_shopper_buys_a_flash_sale_product_start_to_finish(shop, shopper):
     for text in cards.all_inner_texts():
         assert "Audio" in text and "Flash sale" in text
     page.goto("/")
+    assert_contrast_aa(page)
     screenshot(page, "storefront-grid")
 
     # Product page: details, rating, reviews (paged), availability, quantity picker.
@@ -218,6 +250,7 @@ def test_a_shopper_buys_a_flash_sale_product_start_to_finish(shop, shopper):
     page.get_by_role("button", name="Add to cart").click()
     expect(page.get_by_text("Added 2 to your cart.")).to_be_visible()
     expect(page.get_by_role("link", name="Cart (2)")).to_be_visible()
+    assert_contrast_aa(page)
     screenshot(page, "storefront-product")
 
     # Cart: the line, its total; one click places the order.
@@ -228,6 +261,7 @@ def test_a_shopper_buys_a_flash_sale_product_start_to_finish(shop, shopper):
     expect(page.get_by_role("spinbutton", name="Quantity")).to_have_value("2")
     total = eur(sale_price * 2)
     expect(page.get_by_text(f"Total: {total}")).to_be_visible()
+    assert_contrast_aa(page)
     screenshot(page, "storefront-cart")
     page.get_by_role("button", name="Place order").click()
 
@@ -246,6 +280,7 @@ def test_a_shopper_buys_a_flash_sale_product_start_to_finish(shop, shopper):
     expect(details).to_contain_text("Shipmentpending")
     progress = page.get_by_role("list", name="Order progress").get_by_role("listitem")
     expect(progress).to_have_text(["Accepted", "Paid", "Fulfilled"])
+    assert_contrast_aa(page)
     screenshot(page, "storefront-order")
     assert orders_of(shop, "SKU-000001", since) == [("fulfilled", 2)]
 
@@ -434,6 +469,40 @@ def test_a_sale_product_that_sells_out_while_in_the_cart(shop, shopper):
     page.goto("/")
     expect(card_for(page, product["name"])).to_contain_text("Sold out")
     assert len(orders_of(shop, product["sku"], since)) == 50
+
+
+# --- a sale that has not started -------------------------------------------------------------
+
+
+def test_a_sale_not_started_counts_down_to_its_start_and_cannot_be_bought_yet(shop, shopper):
+    product = product_row(shop, "SKU-000030")  # sold at its regular price until now
+    manage(
+        shop,
+        "catalog",
+        "shell",
+        "-c",
+        "from datetime import timedelta; from decimal import Decimal;"
+        "from django.utils import timezone;"
+        "from catalog_service.catalog import services;"
+        "from catalog_service.catalog.models import Product;"
+        "now = timezone.now();"
+        "services.flash_sale_create(product=Product.objects.get(sku='SKU-000030'),"
+        " sale_price=Decimal('1.00'), starts_at=now + timedelta(hours=2),"
+        " ends_at=now + timedelta(hours=3), per_shopper_limit=1)",
+    )
+    page = shopper().page
+    page.goto(f"/products/{product['slug']}")
+    expect(page.get_by_role("timer")).to_have_text(re.compile(r"^Sale starts in 1 h 5\d min$"))
+    expect(page.get_by_text(f"Sale price {eur(1)}")).to_be_visible()
+    expect(page.get_by_text("Limit 1 per shopper")).to_be_visible()
+    expect(page.get_by_role("button", name="Add to cart")).to_be_disabled()
+    assert page.locator("#announcer").get_attribute("aria-live") == "polite"
+    screenshot(page, "storefront-sale-not-started")
+    # the cart refuses it too, with checkout's code
+    answer = requests.post(
+        f"{shop.edge}/api/cart/items", json={"sku": product["sku"], "quantity": 1}, timeout=10
+    )
+    assert (answer.status_code, answer.json()["code"]) == (409, "SALE_NOT_ACTIVE")
 
 
 # --- keyboard only --------------------------------------------------------------------------
