@@ -8,10 +8,12 @@ from decimal import Decimal
 
 import pytest
 from catalog_factories import CategoryFactory, FlashSaleFactory, ProductFactory, ReviewFactory
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from catalog_service.catalog.models import Product
 from catalog_service.graphql.queries import query_text
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +100,30 @@ def test_the_pages(client, shelf):
         assert "storefront.js?v=" in page.content.decode()
     assert client.get("/orders/not-a-uuid").status_code == 404
     assert client.post("/cart").status_code == 405
+
+
+def test_seed_demo_draws_local_pictures_and_points_products_at_them(
+    settings, tmp_path, offers_redis, capsys
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    call_command("seed_demo", products=3, reviews_min=0, reviews_max=0)
+    product = Product.objects.get(sku="SKU-000001")
+    assert product.images == [
+        "/static/media/catalog/products/SKU-000001-1.svg",
+        "/static/media/catalog/products/SKU-000001-2.svg",
+    ]
+    drawn = sorted(p.name for p in (tmp_path / "media" / "products").iterdir())
+    assert drawn == [f"SKU-00000{i}-{n}.svg" for i in (1, 2, 3) for n in (1, 2)]
+    svg = (tmp_path / "media" / "products" / "SKU-000001-1.svg").read_text()
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg" width="320" height="240"')
+    assert "http" not in svg.replace("http://www.w3.org/2000/svg", "")  # nothing to fetch
+    assert len(svg) < 1000
+    assert "6 images drawn" in capsys.readouterr().out
+
+    # an earlier seed's external URL and a wiped picture are both mended by a re-run
+    Product.objects.filter(sku="SKU-000002").update(images=["https://images.example.com/x.jpg"])
+    (tmp_path / "media" / "products" / "SKU-000003-2.svg").unlink()
+    call_command("seed_demo", products=3, reviews_min=0, reviews_max=0)
+    out = capsys.readouterr().out
+    assert "images: 1 drawn in" in out and "1 products pointed at them" in out
+    assert Product.objects.get(sku="SKU-000002").images[0].startswith("/static/media/")
