@@ -284,6 +284,23 @@ def test_a_shopper_buys_a_flash_sale_product_start_to_finish(shop, shopper):
     screenshot(page, "storefront-order")
     assert orders_of(shop, "SKU-000001", since) == [("fulfilled", 2)]
 
+    # With a session cookie now, the page's product reads still go without it: the edge
+    # answers them from its micro-cache (never BYPASS), while /api/ gets the cookie.
+    cache_states = []
+    page.on(
+        "response",
+        lambda r: (
+            cache_states.append(r.headers.get("x-cache-status")) if "/graphql?" in r.url else None
+        ),
+    )
+    assert any(c["name"] == "flashsale_session" for c in page.context.cookies())
+    for _ in range(3):
+        page.goto("/")
+        expect(grid_cards(page)).to_have_count(24)
+    print(f"grid GraphQL GETs with a session cookie in the browser: X-Cache-Status {cache_states}")
+    assert len(cache_states) == 3 and "BYPASS" not in cache_states, cache_states
+    assert "HIT" in cache_states, cache_states
+
     # The cart was emptied by the checkout; the limit counts what was bought.
     page.goto(f"/products/{product['slug']}")
     page.get_by_role("button", name="Add to cart").click()

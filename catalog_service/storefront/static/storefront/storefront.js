@@ -80,14 +80,17 @@
     const url = "/graphql?" + new URLSearchParams({
       extensions: JSON.stringify(extensions), variables: JSON.stringify(variables),
     });
-    const get = () => fetch(url, {headers: {Accept: "application/json"}, credentials: "same-origin"});
+    // credentials "omit": product data is the same for everybody, and a request without
+    // the session cookie is one the edge may answer from its micro-cache (ADR 0041 bypasses
+    // the cache for any request that carries it).
+    const get = () => fetch(url, {headers: {Accept: "application/json"}, credentials: "omit"});
     let body = await (await get()).json();
     if ((body.errors || []).some((e) => e.message === "PersistedQueryNotFound")) {
       body = await (await fetch("/graphql", {
         method: "POST",
         headers: {"Content-Type": "application/json", Accept: "application/json"},
         body: JSON.stringify({query, variables, extensions}),
-        credentials: "same-origin",
+        credentials: "omit",
       })).json();
     }
     if (body.errors && !body.data) throw new Error(body.errors.map((e) => e.message).join("; "));
