@@ -488,6 +488,45 @@ def test_a_sale_product_that_sells_out_while_in_the_cart(shop, shopper):
     assert len(orders_of(shop, product["sku"], since)) == 50
 
 
+# --- a declined payment ------------------------------------------------------------------------
+
+
+def test_a_declined_payment_is_shown_in_words_on_the_order_page(shop, shopper):
+    since = datetime.now(UTC)
+    product = product_row(shop, "SKU-000007")
+    page = shopper().page
+    page.goto(f"/products/{product['slug']}")
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page.get_by_text("Added 1 to your cart.")).to_be_visible()
+    # The simulated provider's "test card": a shopper id starting test-decline is always
+    # declined. This shopper's session is given such an id, as support would for a test.
+    session = next(c["value"] for c in page.context.cookies() if c["name"] == "flashsale_session")
+    manage(
+        shop,
+        "order",
+        "shell",
+        "-c",
+        "from django.contrib.sessions.backends.cache import SessionStore;"
+        f"s = SessionStore(session_key={session!r}); s['shopper_id'] = 'test-decline-browser';"
+        "s.save()",
+    )
+    page.goto("/cart")
+    page.get_by_role("button", name="Place order").click()
+    page.get_by_role("link", name="Follow your order").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "This order could not be completed: your payment was declined, so nothing was charged.",
+        timeout=60_000,
+    )
+    progress = page.get_by_role("list", name="Order progress").get_by_role("listitem")
+    expect(progress.last).to_have_text("Failed")
+    expect(progress.last).to_have_attribute("aria-current", "step")
+    expect(page.locator("dl")).to_contain_text("Paymentdeclined (card declined), ")
+    expect(progress.first).to_have_class("done")  # it was accepted
+    assert_contrast_aa(page)
+    screenshot(page, "storefront-order-declined")
+    assert orders_of(shop, product["sku"], since) == [("failed", 1)]
+
+
 # --- a sale that has not started -------------------------------------------------------------
 
 

@@ -617,7 +617,7 @@
       const names = ["accepted", "paid", "fulfilled"];
       const reached = order.status === "failed" ? -1 : names.indexOf(order.status);
       steps.replaceChildren(...names.map((name, i) => el("li", {
-        class: i < reached || order.status === "fulfilled" ? "done" : "",
+        class: i < reached || order.status === "fulfilled" || (order.status === "failed" && i === 0) ? "done" : "",
         "aria-current": i === reached && order.status !== "fulfilled" ? "step" : null,
         text: name[0].toUpperCase() + name.slice(1),
       })));
@@ -634,8 +634,8 @@
       const f = order.fulfillment;
       if (f && f.available) {
         if (f.payment) {
-          rows.push(["Payment", `${f.payment.status}, ${money(f.payment.amount, f.payment.currency)}` +
-            (f.payment.decline_code ? ` (declined: ${f.payment.decline_code})` : "")]);
+          const code = f.payment.decline_code ? ` (${f.payment.decline_code.replace(/_/g, " ")})` : "";
+          rows.push(["Payment", `${f.payment.status}${code}, ${money(f.payment.amount, f.payment.currency)}`]);
         }
         if (f.shipment) rows.push(["Shipment", f.shipment.status]);
       } else {
