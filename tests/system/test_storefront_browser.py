@@ -623,6 +623,18 @@ def test_a_phone_viewport(shop, shopper):
         is_mobile=True,
         has_touch=True,
     ).page
+    # When the order API starts checking CSRF, the page is ready: unsafe calls carry the token
+    # (32 characters: Django replaces a cookie of another shape).
+    page.context.add_cookies(
+        [{"name": "csrftoken", "value": "Phone0CsrfToken0For0Storefront00", "url": shop.edge}]
+    )
+    api_calls = []
+    page.on(
+        "request",
+        lambda r: (
+            api_calls.append((r.method, r.headers.get("x-csrftoken"))) if "/api/" in r.url else None
+        ),
+    )
     page.goto("/")
     expect(grid_cards(page)).to_have_count(24)
     width = page.evaluate("document.documentElement.scrollWidth")
@@ -643,6 +655,15 @@ def test_a_phone_viewport(shop, shopper):
     expect(page.get_by_role("heading", name="Order confirmed")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(page, "storefront-phone-confirmation")
+    assert ("POST", "Phone0CsrfToken0For0Storefront00") in api_calls and (
+        "GET",
+        None,
+    ) in api_calls, api_calls
+    assert all(
+        token == "Phone0CsrfToken0For0Storefront00"
+        for method, token in api_calls
+        if method != "GET"
+    )
 
 
 # --- speed: first paint and bytes on a cold load ----------------------------------------------
