@@ -40,6 +40,7 @@ pytestmark = pytest.mark.system
 PRODUCTS = 40  # two grid pages of 24
 NBSP = "\u00a0"
 STORM_SECONDS = 6
+CSRF_TOKEN = "Phone0CsrfToken0For0Storefront00"  # Django's shape: 32 letters and digits
 BENCH_OUT = ROOT / "var" / "bench" / "storefront_first_paint.json"
 
 
@@ -625,9 +626,7 @@ def test_a_phone_viewport(shop, shopper):
     ).page
     # When the order API starts checking CSRF, the page is ready: unsafe calls carry the token
     # (32 characters: Django replaces a cookie of another shape).
-    page.context.add_cookies(
-        [{"name": "csrftoken", "value": "Phone0CsrfToken0For0Storefront00", "url": shop.edge}]
-    )
+    page.context.add_cookies([{"name": "csrftoken", "value": CSRF_TOKEN, "url": shop.edge}])
     api_calls = []
     page.on(
         "request",
@@ -655,15 +654,9 @@ def test_a_phone_viewport(shop, shopper):
     expect(page.get_by_role("heading", name="Order confirmed")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(page, "storefront-phone-confirmation")
-    assert ("POST", "Phone0CsrfToken0For0Storefront00") in api_calls and (
-        "GET",
-        None,
-    ) in api_calls, api_calls
-    assert all(
-        token == "Phone0CsrfToken0For0Storefront00"
-        for method, token in api_calls
-        if method != "GET"
-    )
+    assert ("POST", CSRF_TOKEN) in api_calls, api_calls
+    assert ("GET", None) in api_calls, api_calls  # only unsafe methods carry it
+    assert all(token == CSRF_TOKEN for method, token in api_calls if method != "GET")
 
 
 # --- speed: first paint and bytes on a cold load ----------------------------------------------
