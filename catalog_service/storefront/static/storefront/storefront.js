@@ -445,7 +445,7 @@
         el("p", {text: rating}),
         product.flashSale ? el("span", {class: "deal", text: "Flash sale"}) : null,
         priceBox, limitBox, availability, saleBox,
-        el("form", {class: "buy", onsubmit: addToCart, "aria-label": "Buy"},
+        el("form", {class: "buy", onsubmit: addToCart, "aria-label": "Buy", novalidate: true},
           el("div", {}, el("label", {for: "quantity", text: "Quantity"}), quantity),
           add),
         message,
@@ -522,7 +522,9 @@
         if (r.status === 200) { render(r.body); announce(method === "DELETE" ? `${line.name} removed` : `${line.name}: quantity ${body.quantity}`); return; }
         lineMessage.textContent = sentence(r);  // the typed quantity stays in the field
       }
-      const form = el("form", {class: "controls", "aria-label": `Quantity of ${line.name}`, onsubmit: (e) => {
+      // novalidate: the order service judges the quantity and the page says why in words
+      // (a browser's own bubble is neither announced nor kept).
+      const form = el("form", {class: "controls", "aria-label": `Quantity of ${line.name}`, novalidate: true, onsubmit: (e) => {
         e.preventDefault();
         const wanted = Number(input.value);
         if (!Number.isInteger(wanted) || wanted < 1) { lineMessage.textContent = SENTENCES.INVALID_QUANTITY(); input.focus(); return; }
