@@ -656,10 +656,16 @@
       render(r.body);
       const f = r.body.fulfillment;
       const finished = r.body.status === "failed" || (r.body.status === "fulfilled" && f && f.available);
-      if (!finished) {
-        window.setTimeout(poll, delay);
-        delay = Math.min(5000, delay * 1.5);
-      }
+      if (!finished) later();
+    }
+    // Every poll spends the order service's admission budget, which checkouts need more:
+    // back off to 10 s, and wait while the tab is hidden.
+    function later() {
+      window.setTimeout(() => {
+        if (document.hidden) document.addEventListener("visibilitychange", later, {once: true});
+        else poll();
+      }, delay);
+      delay = Math.min(10000, delay * 1.5);
     }
     await poll();
   }
