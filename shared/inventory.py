@@ -105,6 +105,17 @@ class Inventory:
             sku: (int(v) if v is not None else None) for sku, v in zip(skus, values, strict=True)
         }
 
+    def shopper_units_many(self, *, shopper_id: str, skus: list[str]) -> dict[str, int]:
+        """Units of each sku this shopper holds in the sale (reserved or bought): one MGET.
+
+        The counters the reserve script checks the per-shopper limit against, so that a cart
+        can refuse what checkout would refuse.
+        """
+        if not skus:
+            return {}
+        values = self.client.mget([shopper_key(s, shopper_id) for s in skus])
+        return {sku: int(v or 0) for sku, v in zip(skus, values, strict=True)}
+
     def reservation(self, reservation_id: str | uuid.UUID) -> dict[str, int]:
         raw = self.client.hgetall(reservation_key(reservation_id))
         return {k: int(v) for k, v in raw.items() if not k.startswith("shopper:")}

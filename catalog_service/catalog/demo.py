@@ -1,5 +1,6 @@
-"""Demo data for the storefront: categories, products for shared.demo's skus, tens of
-reviews each, an active flash sale on the first skus, then the offers.
+"""Demo data for the storefront: categories, products for shared.demo's skus (each with
+two small SVG pictures drawn into MEDIA_ROOT), tens of reviews each, an active flash sale on
+the first skus, then the offers.
 
 Bulk inserts keep 2000 products and ~50 000 reviews well under a minute. Re-running adds
 only what is missing (products by sku, reviews for products without any, a sale where none
@@ -13,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -73,6 +76,61 @@ class SeedSummary:
     flash_sales_created: int = 0
     offers_published: int = 0
     products_total: int = 0
+    images_written: int = 0
+
+
+IMAGES_PER_PRODUCT = 2
+_SWATCH = {
+    "black": "#2b2b2b",
+    "white": "#f2f2f2",
+    "red": "#c62828",
+    "blue": "#1e5aa8",
+    "green": "#2e7d32",
+    "silver": "#9ea7ad",
+}
+_BACKDROPS = ["#fde7c8", "#d8eefe", "#e6f4d8", "#f3dcf2"]
+
+
+def demo_image_paths(sku: str) -> list[str]:
+    """Where a demo product's pictures live, relative to MEDIA_ROOT (and MEDIA_URL)."""
+    return [f"products/{sku}-{n}.svg" for n in range(1, IMAGES_PER_PRODUCT + 1)]
+
+
+def demo_image_svg(*, name: str, colour: str, view: int) -> str:
+    """A small picture of a demo product: its colour as a shape on a backdrop (~0.5 KB).
+    Pictures carry no text: the page gives each one its alt text."""
+    fill = _SWATCH.get(colour, "#777777")
+    backdrop = _BACKDROPS[(len(name) + view) % len(_BACKDROPS)]
+    shape = (
+        f'<rect x="95" y="55" width="130" height="130" rx="22" fill="{fill}"/>'
+        if view == 1
+        else f'<circle cx="160" cy="120" r="70" fill="{fill}"/>'
+    )
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="240" viewBox="0 0 320 240">'
+        f'<rect width="320" height="240" fill="{backdrop}"/>'
+        '<ellipse cx="160" cy="205" rx="90" ry="12" fill="#00000022"/>'
+        f'{shape}<circle cx="130" cy="95" r="12" fill="#ffffff66"/></svg>\n'
+    )
+
+
+def demo_images_write(*, products: list[Product], root: Path) -> int:
+    """Draw the pictures of demo products that have none on disk; returns how many."""
+    written = 0
+    for product in products:
+        colour = str(product.attributes.get("colour", ""))
+        for view, relative in enumerate(demo_image_paths(product.sku), start=1):
+            path = root / relative
+            if path.exists():
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(demo_image_svg(name=product.name, colour=colour, view=view))
+            written += 1
+    return written
+
+
+def _image_urls(sku: str) -> list[str]:
+    return [f"{settings.MEDIA_URL}{relative}" for relative in demo_image_paths(sku)]
 
 
 def _product_for(index: int, sku: str, categories: list[Category]) -> Product:
@@ -85,7 +143,7 @@ def _product_for(index: int, sku: str, categories: list[Category]) -> Product:
         slug=slugify(f"{name}-{sku}"),
         name=name,
         description=f"The {name.lower()}: a demo product of the {category.name} range.",
-        images=[f"https://images.example.com/{sku}/{n}.jpg" for n in (1, 2)],
+        images=_image_urls(sku),
         attributes={"colour": rng.choice(_COLOURS), "warranty_years": rng.choice([1, 2, 3])},
         price=price,
         currency="EUR",
@@ -173,6 +231,25 @@ def demo_seed(
     progress(
         f"flash sales: {len(sales)} new, {len(planned)} already running or planned "
         f"(first {len(sale_skus)} skus, {SALE_HOURS} h, {SALE_PER_SHOPPER_LIMIT} per shopper)"
+    )
+
+    # Pictures: local files (earlier seeds pointed at a host that does not exist), drawn
+    # where missing, so a re-run after the static tree was wiped draws them again.
+    stale = [
+        p
+        for p in Product.objects.filter(sku__in=skus).only("id", "sku", "images")
+        if p.images != _image_urls(p.sku)
+    ]
+    for product in stale:
+        product.images = _image_urls(product.sku)
+    Product.objects.bulk_update(stale, ["images"], batch_size=500)
+    summary.images_written = demo_images_write(
+        products=list(Product.objects.filter(sku__in=skus).only("sku", "name", "attributes")),
+        root=Path(settings.MEDIA_ROOT),
+    )
+    progress(
+        f"images: {summary.images_written} drawn in {settings.MEDIA_ROOT}"
+        + (f", {len(stale)} products pointed at them" if stale else "")
     )
 
     if summary.products_created or summary.reviews_created:

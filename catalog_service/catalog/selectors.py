@@ -125,6 +125,35 @@ def review_newest_many(
     return {pid: (rows[:first], len(rows) > first) for pid, rows in out.items()}
 
 
+_REVIEWS_AFTER_SQL = """
+SELECT r.id, r.product_id, r.rating, r.title, r.body, r.author_name, r.created_at
+FROM {table} AS r, {table} AS cursor
+WHERE cursor.id = %s AND r.product_id = cursor.product_id AND r.product_id = ANY(%s)
+  AND (r.created_at, r.id) < (cursor.created_at, cursor.id)
+ORDER BY r.created_at DESC, r.id DESC
+LIMIT %s
+"""
+
+
+def review_page_after(
+    *, product_ids: list[int], after_id: int, first: int
+) -> dict[int, tuple[list[ReviewRow], bool]]:
+    """The ``first`` reviews older than review ``after_id`` (keyset on created_at, id): one
+    query. A cursor belongs to one product, so only that product gets reviews; the others of
+    the page get none (a page of products asks for its next reviews one product at a time).
+    """
+    out: dict[int, list[ReviewRow]] = {pid: [] for pid in product_ids}
+    if product_ids and first > 0:
+        table = connection.ops.quote_name(Review._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _REVIEWS_AFTER_SQL.format(table=table), [after_id, list(product_ids), first + 1]
+            )
+            for row in cursor.fetchall():
+                out[row[1]].append(ReviewRow(*row))
+    return {pid: (rows[:first], len(rows) > first) for pid, rows in out.items()}
+
+
 def rating_many(*, product_ids: list[int]) -> dict[int, Rating]:
     """Average rating and review count per product: one aggregate query."""
     found: dict[int, Rating] = {}
@@ -165,6 +194,24 @@ def flash_sale_active_many(*, product_ids: list[int], now: datetime) -> dict[int
     sql = _RUNNING_SALES_SQL.format(table=connection.ops.quote_name(FlashSale._meta.db_table))
     with connection.cursor() as cursor:
         cursor.execute(sql, [list(product_ids), now, now])
+        return {row[1]: SaleRow(*row) for row in cursor.fetchall()}
+
+
+_NEXT_SALES_SQL = """
+SELECT DISTINCT ON (product_id) id, product_id, sale_price, starts_at, ends_at, per_shopper_limit
+FROM {table}
+WHERE product_id = ANY(%s) AND starts_at > %s
+ORDER BY product_id, starts_at
+"""
+
+
+def flash_sale_next_many(*, product_ids: list[int], now: datetime) -> dict[int, SaleRow]:
+    """The next flash sale not started yet, for each product that has one: one query."""
+    if not product_ids:
+        return {}
+    sql = _NEXT_SALES_SQL.format(table=connection.ops.quote_name(FlashSale._meta.db_table))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(product_ids), now])
         return {row[1]: SaleRow(*row) for row in cursor.fetchall()}
 
 

@@ -50,9 +50,10 @@ class CatalogLoaders:
     def __init__(self, *, now: datetime):
         self.now = now
         self._products: dict[int, Product] = {}
-        self._reviews: dict[int, _Batch] = {}
+        self._reviews: dict[tuple[int, int | None], _Batch] = {}
         self._rating = _Batch(self._fetch_rating, self._products)
         self._flash_sale = _Batch(self._fetch_flash_sale, self._products)
+        self._next_flash_sale = _Batch(self._fetch_next_flash_sale, self._products)
         self._availability = _Batch(self._fetch_availability, self._products)
 
     def register(self, products: list[Product]) -> list[Product]:
@@ -62,11 +63,13 @@ class CatalogLoaders:
         return products
 
     # --- what resolvers call -------------------------------------------------------------
-    def reviews(self, product: Product, first: int) -> tuple[list[selectors.ReviewRow], bool]:
-        batch = self._reviews.get(first)
+    def reviews(
+        self, product: Product, first: int, after_id: int | None = None
+    ) -> tuple[list[selectors.ReviewRow], bool]:
+        batch = self._reviews.get((first, after_id))
         if batch is None:
-            batch = self._reviews[first] = _Batch(
-                lambda products: self._fetch_reviews(products, first), self._products
+            batch = self._reviews[(first, after_id)] = _Batch(
+                lambda products: self._fetch_reviews(products, first, after_id), self._products
             )
         return batch.get(product.id, product)
 
@@ -76,14 +79,20 @@ class CatalogLoaders:
     def flash_sale(self, product: Product) -> selectors.SaleRow | None:
         return self._flash_sale.get(product.id, product)
 
+    def next_flash_sale(self, product: Product) -> selectors.SaleRow | None:
+        return self._next_flash_sale.get(product.id, product)
+
     def availability(self, product: Product) -> int | None | object:
         """Units, None when unknown, or INVENTORY_UNAVAILABLE when Redis did not answer."""
         return self._availability.get(product.id, product)
 
     # --- batch fetches -------------------------------------------------------------------
     @staticmethod
-    def _fetch_reviews(products: list[Product], first: int) -> dict[int, Any]:
-        return selectors.review_newest_many(product_ids=[p.id for p in products], first=first)
+    def _fetch_reviews(products: list[Product], first: int, after_id: int | None) -> dict:
+        ids = [p.id for p in products]
+        if after_id is not None:
+            return selectors.review_page_after(product_ids=ids, after_id=after_id, first=first)
+        return selectors.review_newest_many(product_ids=ids, first=first)
 
     @staticmethod
     def _fetch_rating(products: list[Product]) -> dict[int, Any]:
@@ -91,6 +100,10 @@ class CatalogLoaders:
 
     def _fetch_flash_sale(self, products: list[Product]) -> dict[int, Any]:
         found = selectors.flash_sale_active_many(product_ids=[p.id for p in products], now=self.now)
+        return {p.id: found.get(p.id) for p in products}
+
+    def _fetch_next_flash_sale(self, products: list[Product]) -> dict[int, Any]:
+        found = selectors.flash_sale_next_many(product_ids=[p.id for p in products], now=self.now)
         return {p.id: found.get(p.id) for p in products}
 
     @staticmethod

@@ -129,9 +129,13 @@ class Product(graphene.ObjectType):
         ReviewConnection,
         required=True,
         first=graphene.Int(default_value=DEFAULT_REVIEWS),
+        after=graphene.String(description="A review cursor: the reviews older than it."),
         description="Newest reviews first.",
     )
     flash_sale = graphene.Field(FlashSale, description="The flash sale running now, if any.")
+    next_flash_sale = graphene.Field(
+        FlashSale, description="The next flash sale, not started yet, if any."
+    )
     inventory = graphene.Field(
         Inventory, description="Availability from the inventory read model (Redis)."
     )
@@ -149,16 +153,17 @@ class Product(graphene.ObjectType):
         return info.context.loaders.rating(product)
 
     @staticmethod
-    def resolve_reviews(product, info, first=DEFAULT_REVIEWS, **_):
+    def resolve_reviews(product, info, first=DEFAULT_REVIEWS, after=None, **_):
         first = DEFAULT_REVIEWS if first is None else first  # `first: null` is the default
         check_page_size(first, info.context.max_page_size)
-        rows, has_next = info.context.loaders.reviews(product, first)
+        after_id = decode_cursor("review", after) if after else None
+        rows, has_next = info.context.loaders.reviews(product, first, after_id)
         edges = [ReviewConnection.Edge(node=r, cursor=encode_cursor("review", r.id)) for r in rows]
         return ReviewConnection(
             edges=edges,
             page_info=relay.PageInfo(
                 has_next_page=has_next,
-                has_previous_page=False,
+                has_previous_page=after_id is not None,
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),
@@ -169,6 +174,13 @@ class Product(graphene.ObjectType):
         sale = info.context.loaders.flash_sale(product)
         if sale is not None:
             sale.product = product  # already loaded: no query for the sale's currency
+        return sale
+
+    @staticmethod
+    def resolve_next_flash_sale(product, info):
+        sale = info.context.loaders.next_flash_sale(product)
+        if sale is not None:
+            sale.product = product
         return sale
 
     @staticmethod

@@ -48,6 +48,9 @@ class CartLineSerializer(serializers.Serializer):
     problem = serializers.CharField(
         allow_null=True, help_text="a line that cannot be bought now: its error code"
     )
+    per_shopper_limit = serializers.IntegerField(
+        allow_null=True, help_text="units one shopper may buy in the sale; 0: no limit"
+    )
 
 
 class CartSerializer(serializers.Serializer):

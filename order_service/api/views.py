@@ -78,13 +78,21 @@ class OrderApiView(APIView):
         ratelimit_check(request, scope=self.ratelimit_scope)
         _check_strings(request, kwargs)
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Carts and orders are one shopper's: no browser, edge or CDN may keep a copy.
+        response["Cache-Control"] = "private, no-store"
+        return response
+
     def shopper(self, request, *, create: bool) -> Shopper | None:
         user = request.user
         customer_id = user.pk if user.is_authenticated else None
         return shopper_from_session(request.session, customer_id=customer_id, create=create)
 
     def cart_response(self, request, http_status=status.HTTP_200_OK) -> Response:
-        view = selectors.cart_view(lines=SessionCart(request.session).lines())
+        view = selectors.cart_view(
+            lines=SessionCart(request.session).lines(), shopper=self.shopper(request, create=False)
+        )
         body = {"lines": view.lines, "total": view.total, "currency": view.currency}
         return Response(body, status=http_status)
 
@@ -106,9 +114,11 @@ class CartItemsView(OrderApiView):
     )
     def post(self, request):
         data = _validated(s.CartItemCreateSerializer, request.data)
-        self.shopper(request, create=True)
         services.cart_item_add(
-            cart=SessionCart(request.session), sku=data["sku"], quantity=data["quantity"]
+            cart=SessionCart(request.session),
+            shopper=self.shopper(request, create=True),
+            sku=data["sku"],
+            quantity=data["quantity"],
         )
         return self.cart_response(request, status.HTTP_201_CREATED)
 
@@ -124,7 +134,11 @@ class CartItemView(OrderApiView):
     def patch(self, request, sku: str):
         data = _validated(s.CartItemUpdateSerializer, request.data)
         services.cart_item_set(
-            cart=SessionCart(request.session), sku=sku, quantity=data["quantity"], must_exist=True
+            cart=SessionCart(request.session),
+            shopper=self.shopper(request, create=True),
+            sku=sku,
+            quantity=data["quantity"],
+            must_exist=True,
         )
         return self.cart_response(request)
 

@@ -69,6 +69,50 @@ def offer_line_price(*, offer: Offer | None, sku: str, quantity: int, now: datet
     )
 
 
+def cart_line_check(
+    *,
+    offer: Offer | None,
+    sku: str,
+    quantity: int,
+    now: datetime,
+    available: int | None,
+    bought: int,
+) -> PricedLine:
+    """What checkout would say about ``quantity`` of ``sku`` for this shopper, said now.
+
+    The offer rules first (unknown, not on sale, quantity, the limit within the cart), then
+    the stock and the limit in the order the reserve script checks them (missing counter,
+    sold out, over the limit counting ``bought``: what this shopper already holds in the
+    sale), so a cart refuses with the same code the checkout would (docs/order.md).
+    Nothing is reserved: stock can still go between now and checkout.
+    """
+    priced = offer_line_price(offer=offer, sku=sku, quantity=quantity, now=now)
+    if available is None:
+        raise errors.StockUnavailable(sku=sku)
+    if available < quantity:
+        raise errors.SoldOut(sku=sku, available=max(available, 0))
+    limit = priced.per_shopper_limit
+    if limit and bought + quantity > limit:
+        raise errors.LimitExceeded(
+            "That would be more than one shopper may buy of this product in this sale.",
+            sku=sku,
+            limit=limit,
+            already_bought=bought,
+        )
+    return priced
+
+
+def cart_stock_get(
+    *, skus: list[str], shopper: Shopper | None
+) -> tuple[dict[str, int | None], dict[str, int]]:
+    """Availability of the skus and what this shopper already holds of each (two MGETs)."""
+    available = inventory().availability_many(skus)
+    if shopper is None or not skus:
+        return available, dict.fromkeys(skus, 0)
+    bought = inventory().shopper_units_many(shopper_id=shopper.shopper_id, skus=skus)
+    return available, bought
+
+
 @dataclass(frozen=True)
 class CartView:
     lines: list[dict]
@@ -76,33 +120,54 @@ class CartView:
     currency: str | None
 
 
-def cart_view(*, lines: dict[str, int], now: datetime | None = None) -> CartView:
-    """The cart with current prices and availability (what the shopper sees, not a promise)."""
+def cart_view(
+    *, lines: dict[str, int], shopper: Shopper | None = None, now: datetime | None = None
+) -> CartView:
+    """The cart with current prices and availability (what the shopper sees, not a promise).
+
+    A line checkout would refuse carries that refusal's code in ``problem`` (and no price
+    when the offer itself refuses it; a line that is only sold out or over the limit keeps
+    its price, so the shopper sees what it was).
+    """
     now = now or timezone.now()
     skus = sorted(lines)
     offers = offers_get(skus=skus)
-    available = inventory().availability_many(skus)
+    available, bought = cart_stock_get(skus=skus, shopper=shopper)
     out, total, currencies = [], Decimal("0"), set()
     for sku in skus:
         offer = offers[sku]
         line = {"sku": sku, "quantity": lines[sku], "name": "", "unit_price": None}
         line.update(currency=None, line_total=None, available=available[sku], problem=None)
+        line["per_shopper_limit"] = offer.per_shopper_limit if offer is not None else None
         try:
             priced = offer_line_price(offer=offer, sku=sku, quantity=lines[sku], now=now)
         except errors.OrderError as exc:
             line["problem"] = exc.code
             if offer is not None:
                 line["name"] = offer.name
+            out.append(line)
+            continue
+        line_total = priced.unit_price * priced.quantity
+        line.update(
+            name=priced.name,
+            unit_price=str(priced.unit_price),
+            currency=priced.currency,
+            line_total=str(line_total),
+        )
+        try:
+            cart_line_check(
+                offer=offer,
+                sku=sku,
+                quantity=lines[sku],
+                now=now,
+                available=available[sku],
+                bought=bought[sku],
+            )
+        except errors.OrderError as exc:
+            line["problem"] = exc.code
         else:
-            line_total = priced.unit_price * priced.quantity
             total += line_total
             currencies.add(priced.currency)
-            line.update(
-                name=priced.name,
-                unit_price=str(priced.unit_price),
-                currency=priced.currency,
-                line_total=str(line_total),
-            )
         out.append(line)
     currency = currencies.pop() if len(currencies) == 1 else None
     return CartView(lines=out, total=str(total), currency=currency)

@@ -36,6 +36,8 @@ from order_service.orders.models import IdempotencyKey, Order, OrderStatus, Outb
 from order_service.orders.publisher import PublishError, Unroutable, publisher
 from order_service.orders.selectors import (
     PricedLine,
+    cart_line_check,
+    cart_stock_get,
     idempotency_key_find,
     idempotency_key_get,
     offer_line_price,
@@ -51,22 +53,42 @@ logger = logging.getLogger(__name__)
 # --- cart ------------------------------------------------------------------------------------
 
 
-def cart_item_add(*, cart: SessionCart, sku: str, quantity: int) -> int:
+def cart_item_add(*, cart: SessionCart, shopper: Shopper, sku: str, quantity: int) -> int:
     """Add ``quantity`` units of ``sku``; returns the new quantity in the cart."""
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
         raise errors.InvalidQuantity(sku=sku)
-    return cart_item_set(cart=cart, sku=sku, quantity=cart.quantity(sku) + quantity)
+    return cart_item_set(
+        cart=cart, shopper=shopper, sku=sku, quantity=cart.quantity(sku) + quantity
+    )
 
 
-def cart_item_set(*, cart: SessionCart, sku: str, quantity: int, must_exist: bool = False) -> int:
-    """Set the quantity of ``sku`` after checking it may be bought now, in that quantity."""
+def cart_item_set(
+    *, cart: SessionCart, shopper: Shopper, sku: str, quantity: int, must_exist: bool = False
+) -> int:
+    """Set the quantity of ``sku`` after checking that checkout would take it now.
+
+    Refused with checkout's own codes (selectors.cart_line_check): not on sale
+    (SALE_NOT_ACTIVE), sold out (SOLD_OUT), over the per-shopper limit counting what this
+    shopper already bought in the sale (LIMIT_EXCEEDED), availability unknown
+    (STOCK_UNAVAILABLE). The cart is left as it was.
+    """
     lines = cart.lines()
     if must_exist and sku not in lines:
         raise errors.NotInCart(sku=sku)
     if sku not in lines and len(lines) >= settings.CART_MAX_LINES:
         raise errors.CartFull(limit=settings.CART_MAX_LINES)
     offer = offers_get(skus=[sku])[sku]
-    offer_line_price(offer=offer, sku=sku, quantity=quantity, now=timezone.now())
+    now = timezone.now()
+    offer_line_price(offer=offer, sku=sku, quantity=quantity, now=now)
+    available, bought = cart_stock_get(skus=[sku], shopper=shopper)
+    cart_line_check(
+        offer=offer,
+        sku=sku,
+        quantity=quantity,
+        now=now,
+        available=available[sku],
+        bought=bought[sku],
+    )
     cart.set(sku, quantity)
     return quantity
 

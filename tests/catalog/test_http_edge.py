@@ -22,7 +22,6 @@ from catalog_factories import FlashSaleFactory, ProductFactory
 from django.conf import settings
 from django.db import connection
 
-from catalog_service.catalog.models import Product
 from shared.testing.processes import ManagedProcess, free_port, gunicorn_process, wait_for_port
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
@@ -188,35 +187,58 @@ def test_apq_get_through_gunicorn_and_the_edge(served, inventory):
 
 
 _DOM_SHIM = r"""
+// Just enough DOM for the storefront's script to run its grid page under node.
 const BASE = process.env.BASE;
 class El {
-  constructor(tag) { this.tag = tag; this.children = []; this.className = ""; this._text = "";
-                     this.hidden = false; this.listeners = {}; }
-  append(...xs) { for (const x of xs) this.children.push(typeof x === "string" ? {text: x} : x); }
-  set textContent(v) { this._text = v; this.children = []; }
+  constructor(tag) {
+    this.tag = tag; this.children = []; this.attrs = {}; this.className = ""; this._text = "";
+    this.dataset = {}; this.options = []; this.isConnected = true;
+  }
+  append(...xs) {
+    for (const x of xs) {
+      const n = typeof x === "string" ? {text: x} : x;
+      this.children.push(n);
+      if (this.tag === "select") this.options.push(n);
+    }
+  }
+  replaceChildren(...xs) { this.children = []; this._text = ""; this.append(...xs); }
+  set textContent(v) { this._text = String(v); this.children = []; }
   get textContent() {
-    const texts = this.children.map(c => c.text !== undefined ? c.text : c.textContent);
+    const texts = this.children.map(c => (c.text !== undefined ? c.text : c.textContent));
     return this._text + texts.join("");
   }
-  addEventListener(type, fn) { this.listeners[type] = fn; }
+  setAttribute(name, value) { this.attrs[name] = String(value); }
+  addEventListener() {}
+  remove() {}
 }
-const nodes = {status: new El("p"), grid: new El("div"), more: new El("button"),
-               "product-graph-query": new El("script")};
-nodes["product-graph-query"]._text = process.env.QUERY_JSON;
-globalThis.document = {getElementById: id => nodes[id], createElement: tag => new El(tag)};
+const nodes = {};
+for (const id of ["storefront-queries", "grid", "status", "category", "pager", "announcer",
+                  "cart-link"]) nodes[id] = new El(id === "category" ? "select" : "div");
+nodes["storefront-queries"]._text = process.env.QUERIES_JSON;
+nodes.grid.dataset.pageSize = "24";
+nodes.category.options.push({text: "All categories"});
+nodes.category.dataset.current = "";
+nodes.status._text = "Loading";
+globalThis.window = globalThis;
+globalThis.location = {search: ""};
+const store = {};
+globalThis.sessionStorage = {getItem: k => store[k] ?? null, setItem: (k, v) => { store[k] = v; },
+                             removeItem: k => { delete store[k]; }};
+globalThis.document = {getElementById: id => nodes[id], createElement: tag => new El(tag),
+                       body: {dataset: {page: "grid"}}, cookie: ""};
 const calls = [];
 const realFetch = globalThis.fetch;
 globalThis.fetch = (url, options) => {
   calls.push(((options && options.method) || "GET") + " " + url.split("?")[0]);
   return realFetch(BASE + url, options);
 };
+function text(n) { return n.text !== undefined ? n.text : n.textContent; }
 function report() {
-  const cards = nodes.grid.children.map(c => ({
-    badge: c.children.some(x => x.className === "badge"),
-    text: c.children.map(x => x.text !== undefined ? x.text : x.textContent).join(" | "),
-  }));
+  const cards = nodes.grid.children.map(li => li.children[0].children.map(text).join(" | "));
   console.log(JSON.stringify({status: nodes.status.textContent, calls, cards,
-                              more: !nodes.more.hidden}));
+                              categories: nodes.category.options.map(text),
+                              pager: nodes.pager.children.map(text)}));
+  process.exit(0);
 }
 let waited = 0;
 const timer = setInterval(() => {
@@ -225,23 +247,25 @@ const timer = setInterval(() => {
     clearInterval(timer); report();
   }
 }, 50);
-nodes.status._text = "Loading";
 """
+SCRIPT = ROOT / "catalog_service" / "storefront" / "static" / "storefront" / "storefront.js"
 
 
 def _run_storefront_script(edge: str) -> dict:
     status, _, body = _request(f"{edge}/")
     assert status == 200
     html = body.decode()
-    script = re.search(r"<script>\s*(\"use strict\";[\s\S]*?)</script>", html).group(1)
-    query_json = re.search(
-        r'<script id="product-graph-query" type="application/json">([\s\S]*?)</script>', html
+    # The page names its script and carries its persisted query; the script file is the
+    # one the edge serves from the collected static files.
+    assert re.search(r'<script defer src="/static/catalog/storefront/storefront\.js\?v=\w+">', html)
+    queries_json = re.search(
+        r'<script id="storefront-queries" type="application/json">([\s\S]*?)</script>', html
     ).group(1)
     node = shutil.which("node")
     assert node, "node (Debian nodejs) runs the storefront's script in this test"
     result = subprocess.run(
-        [node, "-e", _DOM_SHIM + script.replace('"use strict";', "", 1)],
-        env={"BASE": edge, "QUERY_JSON": query_json, "PATH": "/usr/bin:/bin"},
+        [node, "-e", _DOM_SHIM + SCRIPT.read_text()],
+        env={"BASE": edge, "QUERIES_JSON": queries_json, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=30,
@@ -253,28 +277,39 @@ def _run_storefront_script(edge: str) -> dict:
 def test_the_storefront_page_lists_products_with_apq_get(served, inventory):
     _, edge = served
     on_sale = ProductFactory(sku="SF-1", name="Deal kettle", price="80.00")
-    FlashSaleFactory(product=on_sale, sale_price="40.00")
-    ProductFactory(sku="SF-2", name="Plain lamp", price="25.50")
+    FlashSaleFactory(product=on_sale, sale_price="40.00", per_shopper_limit=2)
+    lamp = ProductFactory(sku="SF-2", name="Plain lamp", price="1025.50")
     inventory.set_available_many({"SF-1": 3, "SF-2": 0})
 
     first = _run_storefront_script(edge)
     # hash-only GET, PersistedQueryNotFound, one POST that registers the query
     assert first["calls"] == ["GET /graphql", "POST /graphql"]
     assert first["status"] == ""
-    assert first["more"] is False
+    assert first["pager"] == ["Page 1"]
+    assert first["categories"] == ["All categories"] + sorted(
+        {on_sale.category.name, lamp.category.name}
+    )
+    nbsp = "\u00a0"
     assert first["cards"] == [
-        {
-            "badge": True,
-            "text": "Flash sale | Deal kettle | SF-1 | "
-            + f"{on_sale.category.name} | 40.00 EUR80.00 | No reviews yet | Only 3 left",
-        },
-        {
-            "badge": False,
-            "text": "Plain lamp | SF-2 | "
-            + f"{Product.objects.get(sku='SF-2').category.name} | 25.50 EUR | No reviews yet"
-            + " | Sold out",
-        },
+        " | ".join(
+            [
+                "",  # the picture
+                "Deal kettle",
+                on_sale.category.name,
+                "Flash sale",
+                f"40.00{nbsp}EUR was 80.00{nbsp}EUR",
+                "Limit 2 per shopper",
+                "Only 3 left",
+                first["cards"][0].split(" | ")[7],  # the countdown, checked below
+                "No reviews yet",
+            ]
+        ),
+        f" | Plain lamp | {lamp.category.name} | 1,025.50{nbsp}EUR | Sold out | No reviews yet",
     ]
+    assert re.fullmatch(
+        r"Sale ends in (59|60) min \d\d s|Sale ends in 1 h 00 min",
+        first["cards"][0].split(" | ")[7],
+    )
     again = _run_storefront_script(edge)
     assert again["calls"] == ["GET /graphql"]  # known hash: the cacheable GET only
-    assert again["cards"] == first["cards"]
+    assert again["cards"][1] == first["cards"][1]

@@ -4,6 +4,8 @@ and the committed schema snapshot that CI diffs."""
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 
 import pytest
 from django.core.management import call_command
@@ -54,17 +56,19 @@ def test_seed_demo_refuses_bad_options():
 
 
 def test_storefront_page_speaks_apq_get(client):
+    # The grid page carries its persisted query (hash and text) for its script, which is
+    # tested in a real browser (tests/system/test_storefront_browser.py).
     response = client.get("/")
     assert response.status_code == 200
     assert response["Content-Type"] == "text/html; charset=utf-8"
     assert response["Cache-Control"] == "public, max-age=60"
     body = response.content.decode()
-    sha = hashlib.sha256(query_text("product_graph").encode()).hexdigest()
-    assert f'const HASH = "{sha}";' in body
-    assert 'id="product-graph-query"' in body
-    assert "PersistedQueryNotFound" in body
-    for shown in ("flashSale", "rating", "inventory", "status"):
-        assert shown in body
+    text = query_text("storefront_grid")
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    queries = json.loads(re.search(r'id="storefront-queries"[^>]*>(.*?)</script>', body).group(1))
+    assert queries == {"grid": {"hash": sha, "query": text}}
+    for shown in ("flashSale", "rating", "inventory", "perShopperLimit"):
+        assert shown in text
 
 
 def test_schema_snapshot_is_current():

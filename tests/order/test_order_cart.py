@@ -33,6 +33,7 @@ def test_add_get_patch_delete(client, sale):
             "line_total": "9.99",
             "available": 7,
             "problem": None,
+            "per_shopper_limit": 3,
         }
     ]
     assert add(client, a, 1).json()["lines"][0]["quantity"] == 2  # added to what is there

@@ -26,6 +26,11 @@ STAFF_SESSION_COOKIE_NAME = "flashsale_staff_catalog"
 # rotates that one's token) leaves this admin's open forms valid. The order service keeps
 # Django's `csrftoken`, which the storefront's script reads for the API.
 CSRF_COOKIE_NAME = "flashsale_csrf_catalog"
+
+# Product pictures (the demo seed draws them): files under the static root's media/ tree,
+# so the edge's /static/ location serves them and no page needs another host (ADR 0076).
+MEDIA_URL = "/static/media/catalog/"
+MEDIA_ROOT = STATIC_ROOT_BASE / "media" / "catalog"
 READINESS_CHECKS = [
     "database",
     "redis",

@@ -11,7 +11,10 @@ from shared.demo import DEMO_PRODUCT_COUNT
 
 
 class Command(BaseCommand):
-    help = "Load demo categories, products, reviews and an active flash sale; publish offers."
+    help = (
+        "Load demo categories, products (with pictures), reviews and an active flash sale; "
+        "publish offers."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--products", type=int, default=DEMO_PRODUCT_COUNT)
@@ -36,6 +39,7 @@ class Command(BaseCommand):
                 f"{summary.categories_created} new categories, "
                 f"{summary.reviews_created} new reviews, "
                 f"{summary.flash_sales_created} new flash sales, "
+                f"{summary.images_written} images drawn, "
                 f"{summary.offers_published} offers published."
             )
         )
