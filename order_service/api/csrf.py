@@ -31,6 +31,18 @@ def _no_response(_request):  # CsrfViewMiddleware wants a get_response it never 
     return None
 
 
+def json_only(request) -> None:
+    """The order API reads JSON only: any other body is 415 before anything reads it (the
+    CSRF check would otherwise parse a form body, and a multipart one without a boundary
+    is a 500 in Django's parser)."""
+    if request.method in SAFE_METHODS:
+        return
+    content_type = request._request.META.get("CONTENT_TYPE", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type and media_type != "application/json":
+        raise exceptions.UnsupportedMediaType(media_type)
+
+
 def csrf_enforce(request) -> None:
     """Raise :class:`CsrfFailed` unless an unsafe request passes Django's CSRF check; on a
     safe one, make sure the client gets a ``csrftoken`` cookie to send back."""

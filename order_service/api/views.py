@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from order_service.api import serializers as s
-from order_service.api.csrf import csrf_enforce
+from order_service.api.csrf import csrf_enforce, json_only
 from order_service.api.errors import InvalidString
 from order_service.api.ratelimit import ratelimit_check
 from order_service.orders import errors, selectors, services
@@ -73,6 +73,7 @@ class OrderApiView(APIView):
     def initial(self, request, *args, **kwargs):
         # First: one answer (CSRF_FAILED) for a forged request, signed in or not, and it
         # spends none of the shopper's rate limit.
+        json_only(request)
         csrf_enforce(request)
         super().initial(request, *args, **kwargs)
         ratelimit_check(request, scope=self.ratelimit_scope)

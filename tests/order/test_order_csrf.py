@@ -84,3 +84,20 @@ def test_the_same_site_storefront_flow_passes_with_the_token(sale):
     assert _send(client, "POST", "/api/cart/items", a, **headers).status_code == 201
     r = _send(client, "POST", "/api/orders", a, **headers)
     assert r.status_code == 202, r.json()
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/form-data", "application/x-www-form-urlencoded", "text/plain"],
+)
+def test_a_body_that_is_not_json_is_415_before_anything_parses_it(content_type):
+    # multipart without a boundary was a 500 in Django's parser (schemathesis found it)
+    client = _browser()
+    r = client.generic(
+        "POST",
+        "/api/cart/items",
+        b"sku=A&quantity=1",
+        content_type=content_type,
+        HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value,
+    )
+    assert (r.status_code, r.json()["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")

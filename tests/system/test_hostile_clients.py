@@ -114,7 +114,10 @@ def test_testssl_finds_nothing_but_the_local_self_signed_chain(hostile, tmp_path
     bad = [
         (f["id"], f["severity"], f["finding"])
         for f in findings
-        if f["severity"] in NOT_OK and f["id"] not in SELF_SIGNED_FINDINGS | SCANNER_NOTES
+        if f["severity"] in NOT_OK
+        and f["id"] not in SELF_SIGNED_FINDINGS | SCANNER_NOTES
+        # testssl's own failure to run one check on a loaded machine is not a finding
+        and not (f["severity"] == "WARN" and f["finding"].startswith("check failed"))
     ]
     assert bad == []
     by_id = {f["id"]: f for f in findings}

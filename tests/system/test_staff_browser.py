@@ -76,7 +76,9 @@ def fetch_json(page, method: str, url: str, body: dict | None = None) -> tuple[i
         """async ([method, url, body]) => {
             const headers = {"Content-Type": "application/json", "Accept": "application/json"};
             // As the storefront does: the order API's CSRF token from its cookie.
-            const token = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
+            const find = () => document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
+            if (!find() && method !== "GET") await fetch("/api/cart");  // hands out the token
+            const token = find();
             if (token && method !== "GET") headers["X-CSRFToken"] = token.split("=")[1];
             const options = {method, headers};
             if (body !== null) options.body = JSON.stringify(body);

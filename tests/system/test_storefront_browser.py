@@ -30,6 +30,7 @@ from browser import OfflineContext, launched_browser, screenshot
 from playwright.sync_api import expect
 
 from shared.testing import ManagedProcess, free_port, wait_for_port
+from shared.testing.shopper import ShopperSession
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "deploy"))
@@ -471,7 +472,7 @@ def test_a_sale_product_that_sells_out_while_in_the_cart(shop, shopper):
     order_api = f"http://127.0.0.1:{shop.ports['ORDER_PORT']}/api/orders"
     bought = 0
     for n in range(60):
-        answer = requests.post(
+        answer = ShopperSession().post(
             order_api,
             json={"items": [{"sku": product["sku"], "quantity": 2}]},
             headers={"Idempotency-Key": f"crowd-{n}", "X-Forwarded-For": f"10.9.0.{n + 1}"},
@@ -575,7 +576,7 @@ def test_a_sale_not_started_counts_down_to_its_start_and_cannot_be_bought_yet(sh
     assert page.locator("#announcer").get_attribute("aria-live") == "polite"
     screenshot(page, "storefront-sale-not-started")
     # the cart refuses it too, with checkout's code
-    answer = requests.post(
+    answer = ShopperSession().post(
         f"{shop.edge}/api/cart/items", json={"sku": product["sku"], "quantity": 1}, timeout=10
     )
     assert (answer.status_code, answer.json()["code"]) == (409, "SALE_NOT_ACTIVE")
