@@ -41,6 +41,11 @@ NESTED = "[" * 5000 + "]" * 5000
 SELF_SIGNED_FINDINGS = {"cert_chain_of_trust", "cert_revocation", "DNS_CAArecord"}
 # Scanner-side notes, not findings about the server: the local OpenSSL cannot offer RC4.
 SCANNER_NOTES = {"RC4"}
+# Accepted, with the reason in docs/security.md: BREACH is testssl's heuristic for "gzip on an
+# HTTPS page". The storefront's pages carry nothing secret (data comes by GraphQL/API calls),
+# Django masks its CSRF token anew in every response (its BREACH defence), and cookies travel
+# in headers, which gzip does not touch. The edge compresses HTML as issue 9 asks.
+ACCEPTED = {"BREACH"}
 NOT_OK = {"LOW", "MEDIUM", "HIGH", "CRITICAL", "WARN"}
 
 
@@ -115,12 +120,14 @@ def test_testssl_finds_nothing_but_the_local_self_signed_chain(hostile, tmp_path
         (f["id"], f["severity"], f["finding"])
         for f in findings
         if f["severity"] in NOT_OK
-        and f["id"] not in SELF_SIGNED_FINDINGS | SCANNER_NOTES
+        and f["id"] not in SELF_SIGNED_FINDINGS | SCANNER_NOTES | ACCEPTED
         # testssl's own failure to run one check on a loaded machine is not a finding
         and not (f["severity"] == "WARN" and f["finding"].startswith("check failed"))
     ]
     assert bad == []
     by_id = {f["id"]: f for f in findings}
+    if "BREACH" in by_id and by_id["BREACH"]["severity"] != "OK":
+        assert "gzip" in by_id["BREACH"]["finding"]  # the accepted reason, nothing else
     # What the profile promises, read back from the scan itself.
     assert by_id["cipher_order"]["severity"] == "OK"  # the server's order
     assert by_id["LUCKY13"]["severity"] == "OK"  # no CBC suites
