@@ -378,12 +378,17 @@ def test_failed_logins_lock_every_admin_and_the_lock_lifts(hostile):
 
 # --- Content-Security-Policy in the browser ---------------------------------------------
 
+# Redoc's sidebar always shows its vendor's logo from a CDN: the policy refusing it is the
+# policy at work (ADR 0068); nothing else may be refused, and no script may fail.
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
 HTML_PAGES = [
     "/",
     "/cart",
     "/graphql",
     "/api/",
     "/api/docs/",
+    "/api/redoc/",
     "/admin/catalog/login/",
     "/admin/order/login/",
     "/admin/fulfillment/login/",
@@ -410,7 +415,11 @@ def test_every_html_page_has_a_csp_and_breaks_none_of_it(hostile):
                 found.append(f"policy: {policy!r}")
             if re.search(r"https?://", policy):
                 found.append(f"an outside origin in the policy: {policy!r}")
-            found += [m for m in messages if "Content Security Policy" in m or "pageerror" in m]
+            found += [
+                m
+                for m in messages
+                if ("Content Security Policy" in m and REDOC_LOGO not in m) or "pageerror" in m
+            ]
             if found:
                 problems[path] = found
         blocked = list(ctx.blocked)
