@@ -52,6 +52,15 @@ class JsonMalformed(ValueError):
     http_status = 400
 
 
+def too_deep(max_depth: int) -> JsonTooComplex:
+    return JsonTooComplex(
+        code=TOO_DEEP,
+        message=f"the JSON body nests deeper than {max_depth} levels",
+        http_status=400,
+        limit=max_depth,
+    )
+
+
 def measure(value: Any, *, max_depth: int, max_items: int) -> None:
     """Raise :class:`JsonTooComplex` if ``value`` nests deeper or holds more than allowed."""
     items = 0
@@ -60,12 +69,7 @@ def measure(value: Any, *, max_depth: int, max_items: int) -> None:
         node, depth = stack.pop()
         children = node.values() if isinstance(node, dict) else node
         if depth > max_depth:
-            raise JsonTooComplex(
-                code=TOO_DEEP,
-                message=f"the JSON body nests deeper than {max_depth} levels",
-                http_status=400,
-                limit=max_depth,
-            )
+            raise too_deep(max_depth)
         items += len(children)
         if items > max_items:
             raise JsonTooComplex(
@@ -88,12 +92,7 @@ def loads(
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         if "depth limit exceeded" in str(exc):
-            raise JsonTooComplex(
-                code=TOO_DEEP,
-                message=f"the JSON body nests deeper than {max_depth} levels",
-                http_status=400,
-                limit=max_depth,
-            ) from None
+            raise too_deep(max_depth) from None
         if "surrogate" not in str(exc):
             raise JsonMalformed(f"the body is not valid JSON: {exc}") from None
         value = _loads_with_surrogates(data, max_depth=max_depth)
@@ -106,12 +105,7 @@ def _loads_with_surrogates(data, *, max_depth: int) -> Any:
     try:
         return json.loads(data)
     except RecursionError:
-        raise JsonTooComplex(
-            code=TOO_DEEP,
-            message=f"the JSON body nests deeper than {max_depth} levels",
-            http_status=400,
-            limit=max_depth,
-        ) from None
+        raise too_deep(max_depth) from None
     except ValueError as exc:
         raise JsonMalformed(f"the body is not valid JSON: {exc}") from None
 

@@ -119,7 +119,21 @@ def test_a_real_worker_applies_events_from_the_order_queue(sale, manage_process,
     app.send_task(messages.ORDER_STATUS_TASK, args=[{"type": "garbage"}])
     dead_before = _dead_count()
 
-    worker = ManagedProcess(
+    worker = _order_worker(tmp_path)
+    try:
+        wait_until(lambda: queue.count() == 0, timeout=60, message="order queue not drained")
+        time.sleep(0.5)  # the last task acks after its body ran
+        body = client.get(f"/api/orders/{order_id}").json()
+        assert (body["status"], body["reason"]) == ("fulfilled", None)
+        wait_until(lambda: _dead_count() == dead_before + 1, timeout=10, message="no DLQ")
+    finally:
+        worker.stop()
+    assert "order.apply_status" in worker.log()
+
+
+def _order_worker(tmp_path) -> ManagedProcess:
+    """A real Celery worker of the order service on the order queue."""
+    return ManagedProcess(
         [
             str(BIN / "celery"),
             "-A",
@@ -139,15 +153,6 @@ def test_a_real_worker_applies_events_from_the_order_queue(sale, manage_process,
         cwd=REPO,
         log_path=tmp_path / "worker.log",
     ).start()
-    try:
-        wait_until(lambda: queue.count() == 0, timeout=60, message="order queue not drained")
-        time.sleep(0.5)  # the last task acks after its body ran
-        body = client.get(f"/api/orders/{order_id}").json()
-        assert (body["status"], body["reason"]) == ("fulfilled", None)
-        wait_until(lambda: _dead_count() == dead_before + 1, timeout=10, message="no DLQ")
-    finally:
-        worker.stop()
-    assert "order.apply_status" in worker.log()
 
 
 def _dead_count() -> int:
@@ -183,26 +188,7 @@ def test_a_nested_json_bomb_on_the_order_queue_is_dead_lettered_and_the_worker_g
             headers={"lang": "py", "task": messages.ORDER_STATUS_TASK, "id": task_id},
         )
     app.send_task(messages.ORDER_STATUS_TASK, args=[event(order.id, "paid", 1).to_dict()])
-    worker = ManagedProcess(
-        [
-            str(BIN / "celery"),
-            "-A",
-            "order_service.config.celery_app",
-            "worker",
-            "--queues",
-            messages.ORDER_QUEUE,
-            "--pool",
-            "solo",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            f"order-bomb-{uuid.uuid4().hex[:6]}@%h",
-        ],
-        env=process_env(),
-        cwd=REPO,
-        log_path=tmp_path / "worker.log",
-    ).start()
+    worker = _order_worker(tmp_path)
     try:
         wait_until(lambda: _dead_count() == dead_before + 1, timeout=60, message="no DLQ")
         wait_until(
