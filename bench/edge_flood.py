@@ -116,8 +116,16 @@ def main() -> int:
         before = app_posts(order_port)
         started = time.monotonic()
         out = subprocess.run(
-            [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "--latency"]
-            + ["-s", str(script), url],
+            [
+                wrk,
+                f"-t{args.threads}",
+                f"-c{args.connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                str(script),
+                url,
+            ],
             capture_output=True,
             text=True,
             timeout=seconds + 30,
@@ -132,8 +140,14 @@ def main() -> int:
         print("[4/4] a static NGINX answer for comparison (/edge/healthz) ...", flush=True)
         static = parse_wrk(
             subprocess.run(
-                [wrk, f"-t{args.threads}", f"-c{args.connections}", "-d5s", "--latency"]
-                + [f"http://127.0.0.1:{edge.port}/edge/healthz"],
+                [
+                    wrk,
+                    f"-t{args.threads}",
+                    f"-c{args.connections}",
+                    "-d5s",
+                    "--latency",
+                    f"http://127.0.0.1:{edge.port}/edge/healthz",
+                ],
                 capture_output=True,
                 text=True,
                 timeout=40,

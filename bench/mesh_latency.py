@@ -33,7 +33,7 @@ from shared.testing import free_port  # noqa: E402
 
 def percentile(samples: list[float], pct: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def measure(direct_port: int, mesh_port: int, path: str, n: int) -> dict[str, list[float]]:

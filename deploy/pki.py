@@ -351,7 +351,8 @@ def _describe(directory: Path, service: str) -> str:
     return f"{service}: {ids} valid until {cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S}Z"
 
 
-def main(argv: list[str] | None = None) -> int:
+# A flat dispatch over the CLI's subcommands; moves into the flashops package (h-runner).
+def main(argv: list[str] | None = None) -> int:  # noqa: C901
     parser = argparse.ArgumentParser(
         prog="bin/mesh-certs",
         description="Mesh CA and short-lived SPIFFE certificates for the Envoy sidecars.",

@@ -69,7 +69,10 @@ class _Walk:
             return default
         return default
 
-    def visit(self, selection_set: SelectionSetNode, depth: int, multiplier: int, seen: tuple):
+    # One walk over the four GraphQL node kinds, depth, cost and fragment cycles together.
+    def visit(  # noqa: C901
+        self, selection_set: SelectionSetNode, depth: int, multiplier: int, seen: tuple
+    ):
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 if selection.name.value.startswith("__"):

@@ -82,7 +82,7 @@ class CatalogLoaders:
     def next_flash_sale(self, product: Product) -> selectors.SaleRow | None:
         return self._next_flash_sale.get(product.id, product)
 
-    def availability(self, product: Product) -> int | None | object:
+    def availability(self, product: Product) -> int | object | None:
         """Units, None when unknown, or INVENTORY_UNAVAILABLE when Redis did not answer."""
         return self._availability.get(product.id, product)
 

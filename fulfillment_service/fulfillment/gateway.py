@@ -79,7 +79,7 @@ class SimulatedProvider:
         self.latency_ms = latency_ms
         self.decline_rate = decline_rate
         self.transient_error_rate = transient_error_rate
-        self.rng = rng or random.Random()  # noqa: S311 - simulation, not security
+        self.rng = rng or random.Random()  # simulation, not security
 
     def charge(
         self, *, idempotency_key: str, amount: Decimal, currency: str, shopper_id: str

@@ -50,7 +50,7 @@ def retry_countdown(retries: int) -> int:
         settings.FULFILLMENT_RETRY_MAX_SECONDS,
         settings.FULFILLMENT_RETRY_BASE_SECONDS * 2**retries,
     )
-    return max(1, round(random.uniform(ceiling / 2, ceiling)))  # noqa: S311 - jitter
+    return max(1, round(random.uniform(ceiling / 2, ceiling)))  # jitter
 
 
 @app.task(

@@ -107,7 +107,7 @@ class Publisher:
         if connection is not None:
             try:
                 connection.close()
-            except Exception:  # noqa: BLE001 - it is being thrown away anyway
+            except Exception:  # it is being thrown away anyway
                 logger.debug("closing a broken broker connection failed", exc_info=True)
 
     def close(self) -> None:

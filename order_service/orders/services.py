@@ -224,7 +224,7 @@ class _idempotency_lock:
     def __exit__(self, *exc_info):
         try:
             locks_client().eval(self._RELEASE, 1, self.name, self.token)
-        except Exception:  # noqa: BLE001 - it expires by itself
+        except Exception:  # it expires by itself
             logger.warning("could not release idempotency lock %s", self.name, exc_info=True)
 
 

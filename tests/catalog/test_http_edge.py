@@ -286,9 +286,10 @@ def test_the_storefront_page_lists_products_with_apq_get(served, inventory):
     assert first["calls"] == ["GET /graphql", "POST /graphql"]
     assert first["status"] == ""
     assert first["pager"] == ["Page 1"]
-    assert first["categories"] == ["All categories"] + sorted(
-        {on_sale.category.name, lamp.category.name}
-    )
+    assert first["categories"] == [
+        "All categories",
+        *sorted({on_sale.category.name, lamp.category.name}),
+    ]
     nbsp = "\u00a0"
     assert first["cards"] == [
         " | ".join(

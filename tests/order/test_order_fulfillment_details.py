@@ -34,7 +34,7 @@ def fulfillment_api():
     answers: dict[str, tuple[int, dict]] = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server API
+        def do_GET(self):  # http.server API
             seen.append({"path": self.path, "request_id": self.headers.get("X-Request-ID")})
             code, body = answers.get(self.path, (404, {"code": "order_not_found"}))
             payload = json.dumps(body).encode()

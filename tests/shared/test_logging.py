@@ -58,7 +58,7 @@ def test_outgoing_http_calls_carry_the_request_id():
     seen = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server API
+        def do_GET(self):  # http.server API
             seen["id"] = self.headers.get("X-Request-ID")
             self.send_response(204)
             self.end_headers()

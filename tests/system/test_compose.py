@@ -376,7 +376,7 @@ def check_mounts_and_networks(root: Path, compose: dict) -> list[str]:
     for name, service in compose["services"].items():
         for volume in service.get("volumes") or []:
             if isinstance(volume, str):
-                source, _, rest = volume.partition(":")
+                source, _, _rest = volume.partition(":")
                 kind = "bind" if source.startswith((".", "/", "~")) else "volume"
             else:
                 source, kind = volume.get("source", ""), volume.get("type", "volume")
@@ -873,7 +873,7 @@ def test_interpolation_follows_compose_rules():
     assert interpolate("a$${SET}b", env) == "a${SET}b"
     assert interpolate("${SET:-d}|${EMPTY:-d}|${EMPTY-d}|${NONE-d}", env) == "v|d||d"
     assert interpolate("$SET-${SET}", env) == "v-v"
-    with pytest.raises(MissingVariable, match="^EMPTY: e$"):
+    with pytest.raises(MissingVariable, match=r"^EMPTY: e$"):
         interpolate("${EMPTY:?e}", env)
     assert interpolate("${EMPTY?e}", env) == ""
 

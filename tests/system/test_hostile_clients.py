@@ -244,7 +244,7 @@ class _VulnerableStub(BaseHTTPRequestHandler):
 
     dsn = ""
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         sql = f"SELECT count(*) FROM pg_class WHERE relname = '{body['name']}'"  # noqa: S608
         try:

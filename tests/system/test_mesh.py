@@ -597,7 +597,7 @@ def test_outlier_detection_ejects_the_failing_one_of_two_fulfillments(tmp_path):
 
 
 def test_order_reads_fulfillments_internal_api_through_the_mesh(real_fulfillment):
-    mesh, port = real_fulfillment
+    mesh, _port = real_fulfillment
 
     def app_requests() -> float:
         return lab.prom_value(

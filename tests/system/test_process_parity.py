@@ -418,7 +418,7 @@ def test_parity_check_fails_on_a_broken_copy(broken):
             line
             for line in procfile_path.read_text().splitlines()
             if not line.startswith("mesh_certs:")
-        )  # fmt: skip
+        )
     )
 
     assert check_parity(broken) == [
@@ -530,7 +530,7 @@ def test_background_roles_run_and_stop_within_their_grace_period(tmp_path, empty
             assert ready in proc.log(), proc.log()
             if name in SERVES_METRICS:
                 url = f"http://127.0.0.1:{env['METRICS_PORT']}/metrics"
-                with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310
+                with urllib.request.urlopen(url, timeout=10) as response:
                     assert SERVES_METRICS[name] in response.read().decode()
         finally:
             grace = float(str(service["stop_grace_period"]).rstrip("s"))

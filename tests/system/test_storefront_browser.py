@@ -9,6 +9,7 @@ browser context is offline (a request for another host fails the test).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -439,11 +440,7 @@ def test_a_429_storm_ends_in_exactly_one_order(shop, shopper, storm_edge):
     assert 429 in statuses and statuses.count(202) == 2, statuses  # dropped, then replayed
     assert {a["key"] for a in attempts} == {attempts[0]["key"]}, "one key for every retry"
     assert dropped == [order_id], "the confirmation is the order the dropped answer carried"
-    after_429 = [
-        b["at"] - a["at"]
-        for a, b in zip(attempts, attempts[1:], strict=False)
-        if a["status"] == 429
-    ]
+    after_429 = [b["at"] - a["at"] for a, b in itertools.pairwise(attempts) if a["status"] == 429]
     assert min(after_429) >= 1.0, f"retried before Retry-After (1 s): {after_429}"
     assert any(s.startswith("High demand right now: retrying in ") for s in said), said
     assert any(s.startswith("The connection dropped: retrying in ") for s in said), said

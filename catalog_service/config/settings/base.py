@@ -1,12 +1,13 @@
 """Catalog service settings shared by every environment."""
 
-from shared.settings.base import *  # noqa: F403
+from shared.settings.base import *
 
 SERVICE_NAME = "catalog"
 ROOT_URLCONF = "catalog_service.config.urls"
 WSGI_APPLICATION = "catalog_service.config.wsgi.application"
 
-INSTALLED_APPS = SHARED_APPS + [
+INSTALLED_APPS = [
+    *SHARED_APPS,
     "graphene_django",
     # domain apps of the catalog service
     "catalog_service.catalog",

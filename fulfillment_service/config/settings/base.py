@@ -1,12 +1,13 @@
 """Fulfillment service settings shared by every environment."""
 
-from shared.settings.base import *  # noqa: F403
+from shared.settings.base import *
 
 SERVICE_NAME = "fulfillment"
 ROOT_URLCONF = "fulfillment_service.config.urls"
 WSGI_APPLICATION = "fulfillment_service.config.wsgi.application"
 
-INSTALLED_APPS = SHARED_APPS + [
+INSTALLED_APPS = [
+    *SHARED_APPS,
     # domain apps of the fulfillment service
     "fulfillment_service.fulfillment",
 ]

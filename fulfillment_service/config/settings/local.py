@@ -1,6 +1,6 @@
 """Local development: the defaults of base, with debug tools."""
 
-from .base import *  # noqa: F403
+from .base import *
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 LOG_FORMAT = env("LOG_FORMAT", default="console")

@@ -1,12 +1,13 @@
 """Order service settings shared by every environment."""
 
-from shared.settings.base import *  # noqa: F403
+from shared.settings.base import *
 
 SERVICE_NAME = "order"
 ROOT_URLCONF = "order_service.config.urls"
 WSGI_APPLICATION = "order_service.config.wsgi.application"
 
-INSTALLED_APPS = SHARED_APPS + [
+INSTALLED_APPS = [
+    *SHARED_APPS,
     "rest_framework",
     "drf_spectacular",
     # Swagger UI and Redoc assets served locally (pinned; no CDN: ADR 0068)

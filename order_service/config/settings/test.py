@@ -1,6 +1,6 @@
 """Tests: the real PostgreSQL, Redis and RabbitMQ (see tests/README.md), faster hashing."""
 
-from .base import *  # noqa: F403
+from .base import *
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

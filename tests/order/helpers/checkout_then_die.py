@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-import django  # noqa: E402
+import django
 
-from shared.settings import settings_module  # noqa: E402
+from shared.settings import settings_module
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module("order_service"))
 django.setup()
