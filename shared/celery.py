@@ -19,6 +19,8 @@ so every service's Celery app starts from these settings:
 from __future__ import annotations
 
 import os
+from contextvars import Token
+from typing import Any
 
 from celery import Celery, signals
 from celery.utils.log import get_logger
@@ -87,7 +89,7 @@ TASK_ROUTES = {
 }
 
 
-def _bounded_json_loads(data):
+def _bounded_json_loads(data: str | bytes | memoryview) -> Any:
     """kombu's JSON decoder behind the platform's bounds: a body past them (or not JSON)
     raises, kombu reports a ``DecodeError`` and :class:`DeadLetteringConsumer` rejects it."""
     if isinstance(data, memoryview):
@@ -112,7 +114,7 @@ class DeadLetteringConsumer(Consumer):
     """Celery's consumer, except that an undecodable message is rejected without requeue,
     so RabbitMQ dead-letters it to ``<queue>.dead`` (Celery's own acks it, and it is gone)."""
 
-    def on_decode_error(self, message, exc):
+    def on_decode_error(self, message: Any, exc: Exception) -> None:
         _consumer_logger.error(
             "undecodable message dead-lettered: %s (content type %s, %d bytes)",
             exc,
@@ -128,9 +130,11 @@ def make_celery(name: str, settings_module: str) -> Celery:
     app.conf.update(AT_LEAST_ONCE)
     # Each service consumes its own queue; nothing lands on a shared "celery" queue.
     app.conf.task_default_queue = name
-    app.conf.task_default_exchange = PLATFORM_EXCHANGE.name
-    app.conf.task_default_exchange_type = PLATFORM_EXCHANGE.type
-    app.conf.task_default_routing_key = name
+    app.conf.update(
+        task_default_exchange=PLATFORM_EXCHANGE.name,
+        task_default_exchange_type=PLATFORM_EXCHANGE.type,
+        task_default_routing_key=name,
+    )
     app.conf.task_queues = platform_queues()
     app.conf.task_routes = TASK_ROUTES
     app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -162,7 +166,7 @@ AT_LEAST_ONCE = {
 
 
 @signals.worker_init.connect
-def _declare_platform_queues(sender=None, **_):
+def _declare_platform_queues(sender: Any = None, **_: Any) -> None:
     """Declare every platform exchange and queue before the worker starts consuming.
 
     Celery's native delayed delivery binds *all* configured queues to its delay exchanges
@@ -180,17 +184,17 @@ def _declare_platform_queues(sender=None, **_):
 
 
 @signals.before_task_publish.connect
-def _add_request_id(headers=None, **_):
+def _add_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
     request_id = get_request_id()
     if headers is not None and request_id and REQUEST_ID_HEADER not in headers:
         headers[REQUEST_ID_HEADER] = request_id
 
 
-_tokens: dict[str, object] = {}
+_tokens: dict[str, Token[str | None]] = {}
 
 
 @signals.task_prerun.connect
-def _bind_request_id(task_id=None, task=None, **_):
+def _bind_request_id(task_id: Any = None, task: Any = None, **_: Any) -> None:
     # A worker merges message headers into the request; an eager apply keeps them apart.
     request = task.request
     request_id = clean_request_id(
@@ -201,7 +205,7 @@ def _bind_request_id(task_id=None, task=None, **_):
 
 
 @signals.task_postrun.connect
-def _unbind_request_id(task_id=None, **_):
+def _unbind_request_id(task_id: Any = None, **_: Any) -> None:
     token = _tokens.pop(task_id, None)
     if token is not None:
         reset_request_id(token)

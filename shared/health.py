@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connections
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -74,13 +74,13 @@ def run_checks(names: list[str]) -> dict[str, dict]:
 
 @never_cache
 @require_GET
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "service": settings.SERVICE_NAME})
 
 
 @never_cache
 @require_GET
-def readyz(request):
+def readyz(request: HttpRequest) -> JsonResponse:
     checks = run_checks(list(settings.READINESS_CHECKS))
     failing = sorted(name for name, result in checks.items() if result["status"] != "ok")
     tolerated = set(getattr(settings, "READINESS_DEGRADED_OK", ()))

@@ -6,6 +6,8 @@ services are the mesh's job (Envoy sidecars), not the application's.
 
 from __future__ import annotations
 
+from typing import Any
+
 import requests
 
 from shared.logging import REQUEST_ID_HEADER, get_request_id
@@ -14,12 +16,15 @@ from shared.logging import REQUEST_ID_HEADER, get_request_id
 class RequestIdSession(requests.Session):
     """A :class:`requests.Session` that adds ``X-Request-ID`` from the current context."""
 
-    def request(self, method, url, *args, headers=None, **kwargs):
-        headers = dict(headers or {})
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        headers = dict(kwargs.pop("headers", None) or {})
         request_id = get_request_id()
         if request_id and REQUEST_ID_HEADER not in headers:
             headers[REQUEST_ID_HEADER] = request_id
-        return super().request(method, url, *args, headers=headers, **kwargs)
+        kwargs["headers"] = headers
+        return super().request(method, url, *args, **kwargs)
 
 
 def session() -> RequestIdSession:

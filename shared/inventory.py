@@ -30,6 +30,7 @@ import uuid
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any, cast
 
 import redis
 
@@ -92,7 +93,7 @@ class Inventory:
         self._restock = client.register_script(_script_source("restock"))
 
     @classmethod
-    def from_url(cls, url: str, **kwargs) -> Inventory:
+    def from_url(cls, url: str, **kwargs: Any) -> Inventory:
         return cls(redis.Redis.from_url(url, decode_responses=True, **kwargs))
 
     # --- reads ---------------------------------------------------------------------------
@@ -117,7 +118,8 @@ class Inventory:
         return {sku: int(v or 0) for sku, v in zip(skus, values, strict=True)}
 
     def reservation(self, reservation_id: str | uuid.UUID) -> dict[str, int]:
-        raw = self.client.hgetall(reservation_key(reservation_id))
+        # Every client given here decodes responses (from_url, the services' stores): str.
+        raw = cast("dict[str, str]", self.client.hgetall(reservation_key(reservation_id)))
         return {k: int(v) for k, v in raw.items() if not k.startswith("shopper:")}
 
     def held_by_reservations(self) -> dict[str, int]:

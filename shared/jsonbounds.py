@@ -101,7 +101,7 @@ def loads(
     return value
 
 
-def _loads_with_surrogates(data, *, max_depth: int) -> Any:
+def _loads_with_surrogates(data: str | bytes, *, max_depth: int) -> Any:
     try:
         return json.loads(data)
     except RecursionError:

@@ -12,8 +12,10 @@ import contextvars
 import logging
 import re
 import uuid
+from collections.abc import Callable
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _META_KEY = "HTTP_X_REQUEST_ID"
@@ -50,12 +52,12 @@ def reset_request_id(token: contextvars.Token) -> None:
 class RequestIdMiddleware:
     """Bind the request id for the request, and return it in the response header."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         request_id = clean_request_id(request.META.get(_META_KEY)) or new_request_id()
-        request.request_id = request_id
+        request.request_id = request_id  # type: ignore[attr-defined]
         token = set_request_id(request_id)
         try:
             response = self.get_response(request)

@@ -68,7 +68,8 @@ def publish_offers(client: redis.Redis, offers: list[Offer]) -> None:
     for offer in offers:
         key = offer_key(offer.sku)
         pipe.delete(key)
-        pipe.hset(key, mapping=offer.to_hash())
+        # redis types the mapping with invariant keys: the comprehension builds it as such.
+        pipe.hset(key, mapping={k: v for k, v in offer.to_hash().items()})
     pipe.execute()
 
 

@@ -24,7 +24,7 @@ class RoleResult:
 
 
 def _permissions(codes: Sequence[str]) -> list[Permission]:
-    wanted = {tuple(code.split(".", 1)) for code in codes}
+    wanted = {(app, codename) for app, _, codename in (c.partition(".") for c in codes)}
     found = {
         (p.content_type.app_label, p.codename): p
         for p in Permission.objects.select_related("content_type").filter(

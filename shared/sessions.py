@@ -27,6 +27,7 @@ from django.contrib.sessions.backends.cache import SessionStore as CacheSessionS
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.core.cache import caches
+from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date
 
@@ -36,7 +37,7 @@ STAFF_SESSION_CACHE_ALIAS = "staff_sessions"
 class StaffSessionStore(CacheSessionStore):
     """Django's cache session store on the service's own staff alias."""
 
-    def __init__(self, session_key=None):
+    def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
         self._cache = caches[STAFF_SESSION_CACHE_ALIAS]
 
@@ -65,14 +66,14 @@ class SessionMiddleware(DjangoSessionMiddleware):
     """Django's SessionMiddleware (a subclass, as the admin's system check asks) with a
     cookie and store per path: both methods are Django's, parameterised by the cookie."""
 
-    def process_request(self, request):
+    def process_request(self, request: HttpRequest) -> None:
         cookie = session_cookie_for(request.path)
-        request.session_cookie = cookie
+        request.session_cookie = cookie  # type: ignore[attr-defined]
         request.session = cookie.store(request.COOKIES.get(cookie.name))
 
-    def process_response(self, request, response):
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         try:
-            cookie = request.session_cookie
+            cookie: SessionCookie = request.session_cookie  # type: ignore[attr-defined]
             accessed = request.session.accessed
             modified = request.session.modified
             empty = request.session.is_empty()
@@ -102,6 +103,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
                         raise SessionInterrupted(
                             "The request's session was deleted before the request completed."
                         ) from None
+                    assert request.session.session_key is not None  # save() gave it one
                     response.set_cookie(
                         cookie.name,
                         request.session.session_key,
@@ -109,8 +111,8 @@ class SessionMiddleware(DjangoSessionMiddleware):
                         expires=expires,
                         domain=settings.SESSION_COOKIE_DOMAIN,
                         path=cookie.path,
-                        secure=settings.SESSION_COOKIE_SECURE or None,
-                        httponly=settings.SESSION_COOKIE_HTTPONLY or None,
+                        secure=settings.SESSION_COOKIE_SECURE,
+                        httponly=settings.SESSION_COOKIE_HTTPONLY,
                         samesite=settings.SESSION_COOKIE_SAMESITE,
                     )
                     need_vary_cookie = True

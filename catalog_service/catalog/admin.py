@@ -98,6 +98,7 @@ class FlashSaleForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        assert data is not None  # ModelForm.clean returns cleaned_data
         product = data.get("product")
         if product is not None:
             try:

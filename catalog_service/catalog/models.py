@@ -7,6 +7,8 @@ product never overlapping) live in services.py, which locks the product row to c
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -106,5 +108,5 @@ class FlashSale(models.Model):
     def __str__(self) -> str:
         return f"{self.product.sku} at {self.sale_price} ({self.starts_at:%Y-%m-%d %H:%M})"
 
-    def is_active_at(self, moment) -> bool:
+    def is_active_at(self, moment: datetime) -> bool:
         return self.starts_at <= moment < self.ends_at

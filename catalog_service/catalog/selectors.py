@@ -59,7 +59,7 @@ def product_page(
 
 def product_get(*, sku: str | None = None, slug: str | None = None) -> Product | None:
     qs = _storefront_products()
-    lookup = {"sku": sku} if sku is not None else {"slug": slug}
+    lookup: dict[str, str | None] = {"sku": sku} if sku is not None else {"slug": slug}
     return qs.filter(**lookup).first()
 
 
@@ -245,6 +245,7 @@ def offer_many(*, products: list[Product], now: datetime) -> list[Offer]:
     """
     ids = [p.id for p in products]
     upcoming: dict[int, FlashSale] = {}
+    sale: FlashSale | None
     sales = FlashSale.objects.filter(product_id__in=ids, ends_at__gt=now).order_by(
         "product_id", "starts_at"
     )

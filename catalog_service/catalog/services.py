@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import redis
 from django.db import transaction
@@ -146,7 +147,7 @@ _PRODUCT_FIELDS = {
 }
 
 
-def product_update(*, product: Product, **changes) -> Product:
+def product_update(*, product: Product, **changes: Any) -> Product:
     unknown = set(changes) - _PRODUCT_FIELDS
     if unknown:
         raise CatalogError(f"cannot change {sorted(unknown)}", code="FIELD_NOT_EDITABLE")

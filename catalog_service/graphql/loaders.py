@@ -14,7 +14,7 @@ nothing is cached between requests.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ INVENTORY_UNAVAILABLE = object()
 class _Batch:
     """Values by key, fetched for every pending key the first time one is asked for."""
 
-    def __init__(self, fetch: Callable[[list[Any]], dict[Any, Any]], pending: dict[Hashable, Any]):
+    def __init__(self, fetch: Callable[[list[Any]], dict[Any, Any]], pending: Mapping[Any, Any]):
         self._fetch = fetch
         self._pending = pending  # shared with the loaders: every registered key
         self._values: dict[Hashable, Any] = {}

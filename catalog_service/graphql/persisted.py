@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import TypeGuard
 
 from django.conf import settings
 from django.core.cache import cache
@@ -23,7 +24,7 @@ def query_hash(query: str) -> str:
     return hashlib.sha256(query.encode("utf-8")).hexdigest()
 
 
-def is_valid_hash(value: object) -> bool:
+def is_valid_hash(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and bool(_HEX64.match(value))
 
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -28,9 +30,10 @@ from graphene_django.views import GraphQLView
 from graphql import (
     ExecutionResult,
     GraphQLError,
+    GraphQLFormattedError,
     OperationType,
     ValidationRule,
-    execute,
+    execute_sync,
     get_operation_ast,
     parse,
     specified_rules,
@@ -116,7 +119,7 @@ class _Reject(Exception):
         self.error = error
 
 
-def _format(error: GraphQLError) -> dict:
+def _format(error: GraphQLError) -> GraphQLFormattedError:
     original = error.original_error
     if original is not None and not isinstance(original, GraphQLError):
         code = getattr(original, "code", None)
@@ -203,6 +206,7 @@ class CatalogGraphQLView(View):
     # The GET and POST (JSON or form) parameter rules of graphene-django, bounded, in one place.
     def _params(self, request: HttpRequest) -> tuple:  # noqa: C901
         limit = settings.GRAPHQL_MAX_BODY_BYTES
+        data: Mapping[str, Any]
         if request.method == "GET":
             size = len(request.META.get("QUERY_STRING", ""))
             if size > limit:
@@ -365,7 +369,7 @@ class CatalogGraphQLView(View):
         )
         if broken is not None:
             return self._answer(request, {"errors": [broken.formatted]}, 400)
-        result: ExecutionResult = execute(
+        result: ExecutionResult = execute_sync(
             schema.graphql_schema,
             document,
             context_value=GraphQLContext(request=request),

@@ -44,12 +44,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+_LEDGER_ENTRY_FIELDS = ("account", "sku", "currency", "amount", "quantity")
+
+
 class LedgerEntryInline(admin.TabularInline):
     model = LedgerEntry
     extra = 0
     can_delete = False
-    fields = ["account", "sku", "currency", "amount", "quantity"]
-    readonly_fields = fields
+    fields = _LEDGER_ENTRY_FIELDS
+    readonly_fields = _LEDGER_ENTRY_FIELDS
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -77,7 +77,7 @@ def dead_letter_list(*, limit: int = 100, broker_url: str | None = None) -> list
     """Up to ``limit`` dead letters, left in the queue."""
     found: list[DeadLetter] = []
     with _connection(broker_url) as conn:
-        channel = conn.channel()
+        channel: Any = conn.channel()  # pyamqp's: kombu's stubs lack its close()
         queue = dead_letter_queue(messages.FULFILLMENT_QUEUE)(channel)
         queue.declare()
         for _ in range(limit):
@@ -97,7 +97,7 @@ def dead_letter_replay(
     wanted = set(task_ids) if task_ids else None
     replayed: list[DeadLetter] = []
     with _connection(broker_url) as conn:
-        channel = conn.channel()
+        channel: Any = conn.channel()  # pyamqp's: kombu's stubs lack its close()
         queue = dead_letter_queue(messages.FULFILLMENT_QUEUE)(channel)
         queue.declare()
         service_queue(messages.FULFILLMENT_QUEUE)(channel).declare()
@@ -124,7 +124,8 @@ def dead_letter_replay(
                 delivery_mode=2,
                 correlation_id=message.properties.get("correlation_id"),
                 reply_to=message.properties.get("reply_to"),
-                priority=message.properties.get("priority"),
+                # kombu-stubs type properties as dict[str, str]; priority is an int
+                priority=message.properties.get("priority"),  # type: ignore[arg-type]
             )
             message.ack()
             replayed.append(letter)

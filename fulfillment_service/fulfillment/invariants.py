@@ -202,7 +202,7 @@ def stock_invariant_check(
             stock_available_rebuild(skus=missing, inventory=inventory)
         incr = inventory.client.register_script(_INCR_CLAMPED)
         for balance in report.drifting:
-            incr(keys=[available_key(balance.sku)], args=[-balance.drift])
+            incr(keys=[available_key(balance.sku)], args=[-(balance.drift or 0)])
         report.repaired = len(to_fix)
     _export(report)
     return report
@@ -210,15 +210,15 @@ def stock_invariant_check(
 
 def _export(report: CheckReport) -> None:
     for balance in report.drifting:
-        DRIFT_UNITS.labels(sku=balance.sku).set(0 if report.repaired else balance.drift)
+        DRIFT_UNITS.labels(sku=balance.sku).set(0 if report.repaired else balance.drift or 0)
     drifting_skus = {b.sku for b in report.drifting}
-    for sample in list(DRIFT_UNITS.collect()[0].samples):
+    for sample in list(next(iter(DRIFT_UNITS.collect())).samples):
         sku = sample.labels.get("sku")
         if sku and sku not in drifting_skus:
             DRIFT_UNITS.labels(sku=sku).set(0)
     bad = 0 if report.repaired else len(report.drifting) + len(report.unknown)
     DRIFT_SKUS.set(bad)
-    DRIFT_ABS_UNITS.set(0 if report.repaired else sum(abs(b.drift) for b in report.drifting))
+    DRIFT_ABS_UNITS.set(0 if report.repaired else sum(abs(b.drift or 0) for b in report.drifting))
     UNKNOWN_SKUS.set(0 if report.repaired else len(report.unknown))
     REPAIRED_SKUS.inc(report.repaired)
     LAST_CHECK.set(time.time())

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from typing import Any
 
 from django.conf import settings
 from kombu import Connection, Producer
@@ -44,7 +45,8 @@ def publish_confirmed(  # noqa: C901
 
     url = broker_url or app.conf.broker_write_url or app.conf.broker_url
     with Connection(url, connect_timeout=settings.BROKER_CONNECT_TIMEOUT) as conn:
-        channel = conn.channel()
+        # A pyamqp channel: close, events and confirm_select are missing from kombu's stubs.
+        channel: Any = conn.channel()
         # The destination queue must exist before publishing: an unroutable message is
         # acked by the broker and silently dropped.
         service_queue(messages.ORDER_QUEUE)(channel).declare()
@@ -70,7 +72,7 @@ def publish_confirmed(  # noqa: C901
         channel.confirm_select()
         producer = Producer(channel, exchange=PLATFORM_EXCHANGE, auto_declare=False)
         for name, payload in items:
-            message = app.amqp.as_task_v2(str(uuid.uuid4()), name, args=[payload])
+            message = app.amqp.as_task_v2(str(uuid.uuid4()), name, args=(payload,))
             producer.publish(
                 message.body,
                 routing_key=TASK_ROUTES[name]["routing_key"],

@@ -246,7 +246,12 @@ def _order_validate(order: messages.OrderAccepted) -> tuple[Decimal, list[tuple[
             expected += Decimal(line.unit_price) * quantity
     except (InvalidOperation, TypeError) as exc:
         raise _InvalidOrder("invalid_amount", f"not a decimal amount: {exc}") from exc
-    if not total.is_finite() or total <= 0 or total != expected or total.as_tuple().exponent < -2:
+    if (
+        not total.is_finite()
+        or total <= 0
+        or total != expected
+        or int(total.as_tuple().exponent) < -2
+    ):
         raise _InvalidOrder("total_mismatch", f"total {order.total} but lines add up to {expected}")
     known = set(Stock.objects.filter(sku__in=list(lines)).values_list("sku", flat=True))
     unknown = sorted(set(lines) - known)
@@ -331,7 +336,7 @@ def stock_restock(
     stock = stock_receive(sku=sku, quantity=quantity, source=source, create=create)
     available = inventory.restock(sku=sku, quantity=quantity)
     rebuilt = available is None
-    if rebuilt:
+    if available is None:
         available = stock_available_rebuild(skus=[sku], inventory=inventory)[sku]
     return RestockResult(sku, stock.on_hand, stock.received, available, rebuilt)
 

@@ -53,6 +53,6 @@ def csrf_enforce(request) -> None:
         return
     check = CSRFCheck(_no_response)
     check.process_request(django_request)
-    reason = check.process_view(django_request, None, (), {})
+    reason = check.process_view(django_request, _no_response, (), {})
     if reason:
-        raise CsrfFailed(reason)
+        raise CsrfFailed(str(reason))  # DRF's CSRFCheck._reject returns the reason itself

@@ -26,7 +26,8 @@ class CheckoutItemSerializer(serializers.Serializer):
 class CheckoutSerializer(serializers.Serializer):
     """Empty body: check out the session's cart. With ``items``: buy these instead."""
 
-    items = CheckoutItemSerializer(many=True, required=False, max_length=50)
+    # many=True hands max_length to the ListSerializer; the stubs do not model that.
+    items = CheckoutItemSerializer(many=True, required=False, max_length=50)  # type: ignore[call-arg]
 
     def validate_items(self, items):
         skus = [item["sku"] for item in items]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal, overload
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -85,6 +86,10 @@ class OrderApiView(APIView):
         response["Cache-Control"] = "private, no-store"
         return response
 
+    @overload
+    def shopper(self, request, *, create: Literal[True]) -> Shopper: ...
+    @overload
+    def shopper(self, request, *, create: bool) -> Shopper | None: ...
     def shopper(self, request, *, create: bool) -> Shopper | None:
         user = request.user
         customer_id = user.pk if user.is_authenticated else None

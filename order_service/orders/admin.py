@@ -18,6 +18,7 @@ def _backlog_title() -> str:
     backlog = outbox_backlog()
     if not backlog.pending:
         return "Outbox backlog: none (every message published)"
+    assert backlog.oldest_age is not None  # set whenever something is pending
     age = backlog.oldest_age.total_seconds()
     return f"Outbox backlog: {backlog.pending} unpublished, oldest {age:.0f} s old"
 

@@ -16,11 +16,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from order_service.config.celery_app import app
+
+if TYPE_CHECKING:
+    from kombu import Connection, Producer
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +39,8 @@ class Unroutable(PublishError):
 class Publisher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._connection = None
-        self._producer = None
+        self._connection: Connection | None = None
+        self._producer: Producer | None = None
         self._returned: list[str] = []
         self._failed_at = 0.0
 

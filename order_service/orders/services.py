@@ -215,13 +215,13 @@ class _idempotency_lock:
         self.name = f"order:idem-lock:{digest}"
         self.token = uuid.uuid4().hex
 
-    def __enter__(self):
+    def __enter__(self) -> _idempotency_lock:
         client = locks_client()
         if not client.set(self.name, self.token, nx=True, ex=settings.IDEMPOTENCY_LOCK_TTL):
             raise errors.IdempotencyKeyInUse()
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         try:
             locks_client().eval(self._RELEASE, 1, self.name, self.token)
         except Exception:  # it expires by itself
@@ -240,7 +240,9 @@ def _checkout_lines(*, items: dict[str, int], now: datetime) -> list[PricedLine]
     return lines
 
 
-def _reserve(*, order_id: uuid.UUID, shopper: Shopper, lines: list[PricedLine], now: datetime):
+def _reserve(
+    *, order_id: uuid.UUID, shopper: Shopper, lines: list[PricedLine], now: datetime
+) -> None:
     ends = [line.sale_ends_at for line in lines if line.sale_ends_at is not None]
     # The per-shopper counters must outlive the sale, or a shopper could buy again later.
     ttl = settings.SHOPPER_COUNTER_TTL
@@ -308,7 +310,7 @@ def _order_record(
         payload=payload,
         created_at=now,
     )
-    insert = {
+    insert: dict[str, Any] = {
         "order_id": order_id,
         "shopper": shopper,
         "lines": lines,
@@ -373,7 +375,7 @@ def _order_insert(
     response_body: dict[str, Any],
     now: datetime,
 ) -> None:
-    params = {
+    params: dict[str, Any] = {
         "order_id": order_id,
         "shopper_id": shopper.shopper_id,
         "customer_id": shopper.customer_id,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, Literal
 
 import environ
 from csp.constants import NONCE
@@ -170,7 +171,7 @@ SESSION_CACHE_ALIAS = "sessions"
 SESSION_COOKIE_NAME = "flashsale_session"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=7 * 24 * 3600)
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SAMESITE: Literal["Lax", "Strict", "None", False] = "Lax"
 
 
 # Each service sets STAFF_SESSION_PATH (its admin prefix) and STAFF_SESSION_COOKIE_NAME.
@@ -219,7 +220,7 @@ STATIC_ROOT_BASE = Path(env("STATIC_ROOT_BASE", default=str(REPO_ROOT / "var" / 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env("LOG_FORMAT", default="json")  # "json" or "console"
 
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "shared.logging.RequestIdFilter"}},

@@ -90,6 +90,7 @@ class ManagedProcess:
 
     def send_signal(self, sig: int) -> None:
         if self.alive():
+            assert self.proc is not None
             os.killpg(self.proc.pid, sig)
 
     def stop(self, timeout: float = 15.0, sig: int = signal.SIGTERM) -> int | None:

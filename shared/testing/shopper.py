@@ -17,7 +17,7 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class ShopperSession(requests.Session):
-    def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+    def request(self, method, url, *args, **kwargs):
         if method.upper() in UNSAFE and "/api/" in url:
             token = self.cookies.get(CSRF_COOKIE)
             if token is None:

@@ -22,7 +22,9 @@ class StaffClient(Client):
         login(request, user, backend)
         request.session.save()
         name = settings.STAFF_SESSION_COOKIE_NAME
+        assert request.session.session_key is not None  # save() gave it one
         self.cookies[name] = request.session.session_key
+        # Morsel attributes are strings: "" leaves max-age unset (a session cookie).
         self.cookies[name].update(
-            {"path": settings.STAFF_SESSION_PATH, "max-age": None, "httponly": True}
+            {"path": settings.STAFF_SESSION_PATH, "max-age": "", "httponly": "true"}
         )

@@ -1,5 +1,7 @@
 """Create or update the staff roles (Django groups) of settings.STAFF_ROLES (idempotent)."""
 
+from typing import Any
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -9,7 +11,7 @@ from shared.roles import role_ensure_all
 class Command(BaseCommand):
     help = "Make each staff role's group hold exactly the permissions in STAFF_ROLES."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             results = role_ensure_all(roles=getattr(settings, "STAFF_ROLES", {}))
         except ValueError as exc:

@@ -110,6 +110,7 @@ class Command(BaseCommand):
                     time.sleep(interval)  # a full batch means more is due: go on at once
         finally:
             publisher.close()
+        pending: int | str
         try:
             pending = outbox_backlog().pending
         except DatabaseError:
