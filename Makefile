@@ -12,7 +12,7 @@ test:         ## install what the tests need and run the whole suite (tox)
 down:         ## stop a platform started by `make up` in another terminal
 	.venv/bin/python bin/platform down
 
-lint:         ## ruff, import contracts, migrations check
+lint:         ## ruff, import contracts, mypy (per service), migrations check
 	bin/bootstrap
 	.venv/bin/tox -e lint
 
