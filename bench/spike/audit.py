@@ -392,8 +392,19 @@ def audit(
     return AuditReport(counts=counts, examples=examples, drained=drained, waited_seconds=waited)
 
 
+# `make up`'s own defaults (bin/platform), for a platform started without overrides.
+DEFAULT_ENV = {
+    "CATALOG_DATABASE_URL": "postgres://catalog:catalog@127.0.0.1:5432/catalog",
+    "ORDER_DATABASE_URL": "postgres://orders:orders@127.0.0.1:5432/orders",
+    "FULFILLMENT_DATABASE_URL": "postgres://fulfillment:fulfillment@127.0.0.1:5432/fulfillment",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+}
+
+
 def main() -> int:
-    report = audit(env=os.environ, timeout=float(os.environ.get("AUDIT_TIMEOUT", "120")))
+    env = {**DEFAULT_ENV, **os.environ}
+    report = audit(env=env, timeout=float(os.environ.get("AUDIT_TIMEOUT", "120")))
     print(json.dumps(report.as_dict(), indent=2))
     print(report.summary())
     return 0 if report.ok else 1

@@ -169,7 +169,8 @@ class Fault:
         raise NotImplementedError
 
     def restore(self, ctx: FaultContext) -> None:
-        """End the fault if it is still on; wait until the platform is whole again."""
+        """Wait until the fault is over (a fault with a duration ends when it runs out) and
+        the platform is whole again."""
 
 
 @dataclass
@@ -307,8 +308,9 @@ class PaymentTold(Fault):
             ctx.log(f"fault {self.name}: provider back to normal")
 
     def restore(self, ctx: FaultContext) -> None:
+        """Wait for the fault's ``duration`` to run out (the timer ends it), then make sure."""
         if self._timer is not None:
-            self._timer.cancel()
+            self._timer.join()
             self._timer = None
         self._end(ctx)
 

@@ -95,10 +95,15 @@ def faulty(tmp_path_factory, backing):
 
 
 class Load:
-    """Checkouts of one unit from ``threads`` shoppers at a time until stopped; a refused
-    or unanswered request is retried with the same Idempotency-Key (as a client would)."""
+    """Checkouts of one unit from ``threads`` shoppers at a time, each thread one every
+    ``pause`` seconds, until the block ends (or ``limit``); a refused or unanswered request
+    is retried with the same Idempotency-Key, as a client would."""
 
-    def __init__(self, edge: str, skus: list[str], *, threads: int = 3, limit: int = 60):
+    def __init__(
+        self, edge: str, skus: list[str], *, threads: int = 3, limit: int = 400,
+        pause: float = 0.25,
+    ):  # fmt: skip
+        self.pause = pause
         self.edge, self.skus, self.threads, self.limit = edge, skus, threads, limit
         self.accepted: list[str] = []
         self.answers: dict[str, int] = {}
@@ -125,7 +130,10 @@ class Load:
                 self._note("connection_error")
                 time.sleep(0.5)
                 continue
-            code = answer.json().get("code", "") if answer.status_code != 202 else ""
+            try:
+                code = answer.json().get("code", "") if answer.status_code != 202 else ""
+            except ValueError:
+                code = "not-json"  # e.g. the edge's own 502 page
             self._note(f"{answer.status_code} {code}".strip())
             if answer.status_code == 202:
                 with self.lock:
@@ -143,7 +151,7 @@ class Load:
                 self.started += 1
                 sku = self.skus[self.started % len(self.skus)]
             self._one(sku)
-            time.sleep(0.05)
+            time.sleep(self.pause)
 
     def __enter__(self) -> Load:
         for worker in self.workers:
@@ -151,9 +159,9 @@ class Load:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.stopping.set()
         for worker in self.workers:
             worker.join(timeout=90)
-        self.stopping.set()
 
 
 def _assert_audit_clean(name: str, report, accepted: list[str]) -> None:
@@ -184,10 +192,11 @@ def test_fault_during_load_audits_clean(faulty, name):
     if name in KILLS and not _runner_restarts(ctx):
         pytest.skip("needs a runner that restarts a killed process (`bin/platform ctl`)")
     started = time.monotonic()
-    with Load(platform.edge, FLASH_SKUS, limit=40) as load:
+    with Load(platform.edge, FLASH_SKUS) as load:
         time.sleep(1.0)
         fault.inject(ctx)
         fault.restore(ctx)
+        time.sleep(1.0)
     report = audit(env=ctx.env, timeout=150, accepted_ids=load.accepted)
     RESULTS[name] = {
         "answers": load.answers,

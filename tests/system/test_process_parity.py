@@ -328,7 +328,7 @@ def test_long_running_commands_are_recognised():
     assert {k for k, p in commands.items() if handles_sigterm(p)} == {
         ("order", "outbox_relay"), ("fulfillment", "relay_outbox"), ("fulfillment", "maintain"),
     }  # fmt: skip
-    assert len(commands) == 13
+    assert len(commands) == 14
 
 
 def flower_settings(root: Path) -> dict[str, set[str]]:
