@@ -300,11 +300,13 @@ def _copy_database(url: str, suffix: str) -> str:
     dump = subprocess.run(
         ["pg_dump", "--no-owner", "--no-privileges", url], capture_output=True, check=True
     )
+    # Restored as the service's own role, so the copy's tables are its, as in the original.
     subprocess.run(
-        ["psql", "-q", "-v", "ON_ERROR_STOP=1", urlunsplit(urlsplit(admin_url)._replace(
-            path=f"/{name}"))],
-        input=dump.stdout, capture_output=True, check=True,
-    )  # fmt: skip
+        ["psql", "-q", "-v", "ON_ERROR_STOP=1", copy],
+        input=dump.stdout,
+        capture_output=True,
+        check=True,
+    )
     return copy
 
 
@@ -315,6 +317,9 @@ def _as_superuser(url: str) -> str:
 
 def test_the_audit_fails_on_corrupted_records(faulty):
     platform, ctx = faulty
+    for _ in range(3):  # three one-unit orders of our own to corrupt, whatever ran before
+        assert _checkout(platform.edge, "SKU-000012")[0] == 202
+    assert audit(env=ctx.env, timeout=120).ok  # drained, and clean before the corruption
     orders = _copy_database(ctx.env["ORDER_DATABASE_URL"], "auditcopy")
     fulfillment = _copy_database(ctx.env["FULFILLMENT_DATABASE_URL"], "auditcopy")
     env = {**ctx.env, "ORDER_DATABASE_URL": orders, "FULFILLMENT_DATABASE_URL": fulfillment}
@@ -344,7 +349,8 @@ def test_the_audit_fails_on_corrupted_records(faulty):
             [f"order:{charged_twice}"],
         )
     with psycopg.connect(_as_superuser(orders), autocommit=True) as db:
-        db.execute("DELETE FROM orders_orderline WHERE order_id = %s", [gone])
+        for table in ("orders_idempotencykey", "orders_outboxmessage", "orders_orderline"):
+            db.execute(f"DELETE FROM {table} WHERE order_id = %s", [gone])  # noqa: S608
         db.execute("DELETE FROM orders_order WHERE id = %s", [gone])
 
     report = audit(env=env, timeout=30, accepted_ids=[str(gone)])
