@@ -35,10 +35,10 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from flashops.processes import ManagedProcess, PrivateRedis
 
-from shared.testing import ManagedProcess, PrivateRedis  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
 
 PGBENCH = os.environ.get("PGBENCH", "/usr/lib/postgresql/15/bin/pgbench")
 SKUS = 50

@@ -22,13 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from flashops.processes import free_port
+from tests.support import edgemesh_lab as lab
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "deploy"))
-sys.path.insert(0, str(ROOT))
-
-import edgemesh_lab as lab  # noqa: E402
-
-from shared.testing import free_port  # noqa: E402
 
 
 def percentile(samples: list[float], pct: float) -> float:

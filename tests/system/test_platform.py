@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.testing.processes import port_open
-from shared.testing.shopper import ShopperSession
+from flashops.processes import port_open
+from tests.support.shopper import ShopperSession
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("catalog", "order", "fulfillment")

@@ -26,10 +26,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import edgemesh
-import pki
-
-from shared.testing import ManagedProcess, free_port, wait_for_port
+from flashops import edgemesh, pki
+from flashops.processes import ManagedProcess, free_port, wait_for_port
 
 ROOT = edgemesh.ROOT
 PYTHON = sys.executable
