@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Catalog product-graph benchmark (issue 3): requests/s, p50, p99, SQL queries per request.
 
-    source <your env>; .venv/bin/python bench/catalog_graph.py [--duration 8] [--edge-checkout PATH]
+    source <your env>; .venv/bin/python -m bench.catalog_graph [--duration 8] [--edge-checkout PATH]
 
 In one run on this machine it starts, on free ports:
   * the catalog under gunicorn (production settings, WEB_WORKERS workers) on its database

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: the checkout accept path beside a bare Django JSON view, in one run.
 
-    .venv/bin/python bench/checkout.py [--duration 10] [--workers 4] [--connections 16]
+    .venv/bin/python -m bench.checkout [--duration 10] [--workers 4] [--connections 16]
 
 Starts one gunicorn of the order service on a free port (its database from
 ORDER_DATABASE_URL, Redis from REDIS_URL) and a private RabbitMQ node (so accepted orders are

@@ -1,6 +1,6 @@
 """Edge under a checkout flood: how fast NGINX sheds with 429, and what reaches the order app.
 
-    .venv/bin/python bench/edge_flood.py [--seconds 10] [--connections 64] [--rate 50r/s]
+    .venv/bin/python -m bench.edge_flood [--seconds 10] [--connections 64] [--rate 50r/s]
 
 Starts, on free ports: one real order gunicorn (2 workers, its own database ``<orders>_bench``)
 and the real NGINX edge rendered from deploy/nginx (2 workers), then floods

@@ -1,6 +1,6 @@
 """What the mesh adds to an order -> fulfillment call: p50/p99 through both sidecars vs direct.
 
-    .venv/bin/python bench/mesh_latency.py [--requests 3000]
+    .venv/bin/python -m bench.mesh_latency [--requests 3000]
 
 Starts, on free ports, an upstream standing in for fulfillment's app and both Envoy sidecars
 rendered from deploy/envoy (mTLS with freshly issued mesh certificates, RBAC, the retry

@@ -1,14 +1,16 @@
-"""Run the whole platform locally: set-up, NGINX config, and every process under honcho.
+"""Run the whole platform locally: set-up, configuration, every process under supervisord.
 
     bin/platform up          set up (databases, migrations, demo data), then run everything
     bin/platform setup       only the set-up (idempotent)
     bin/platform render      only write the NGINX, Envoy and Prometheus configuration into $VAR_DIR
     bin/platform services    make sure PostgreSQL, Redis and RabbitMQ answer (start them if not)
     bin/platform down        stop a platform started by `up` in another terminal
+    bin/platform ctl ARGS    supervisorctl for the running platform (status, stop X, start X, pid X)
     bin/platform urls        print the URLs
 
 Run it with the project's virtualenv (`make up` does: bin/bootstrap first). Every port and
-connection is taken from the environment, with the defaults in DEFAULTS below.
+connection is taken from the environment, with the defaults in flashops.defaults.DEFAULTS.
+A process that dies is restarted by supervisord (flashops.supervisor, ADR 0081).
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit
 
-from flashops import edgemesh, observability, pki
+from flashops import edgemesh, observability, pki, supervisor
 from flashops.defaults import DEFAULTS, ROOT
 
 PYTHON = sys.executable
@@ -82,7 +86,7 @@ def done(started: float, extra: str = "") -> None:
     print(f"      done in {time.monotonic() - started:.1f}s{(' - ' + extra) if extra else ''}")
 
 
-def fail(message: str, fix: str) -> None:
+def fail(message: str, fix: str) -> NoReturn:
     print(f"\nERROR: {message}\n  how to fix: {fix}", file=sys.stderr)
     sys.exit(1)
 
@@ -234,16 +238,11 @@ def extra_instances(env: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def processes(env: dict[str, str]) -> list[str]:
+def processes(env: Mapping[str, str]) -> list[str]:
     """The Procfile entries to start: all but the second instances nobody asked for."""
     s = edgemesh.settings(env)
-    names = [
-        line.split(":", 1)[0]
-        for line in (ROOT / "deploy" / "Procfile").read_text().splitlines()
-        if line and not line.startswith("#") and ":" in line
-    ]
     skip = {f"{svc}_2" for svc in ("catalog", "order") if s[f"{svc.upper()}_INSTANCES"] == "1"}
-    return [name for name in names if name not in skip]
+    return [e.name for e in supervisor.procfile_entries() if e.name not in skip]
 
 
 def render(env: dict[str, str]) -> Path:
@@ -345,7 +344,9 @@ def print_urls(env: dict[str, str]) -> None:
     print("Stop with Ctrl-C (or `bin/platform down` from another terminal).\n", flush=True)
 
 
-def wait_ready(env: dict[str, str], proc: subprocess.Popen, timeout: float = 90) -> list[str]:
+def wait_ready(
+    env: Mapping[str, str], proc: subprocess.Popen[bytes], timeout: float = 90
+) -> list[str]:
     edge = f"http://{env['EDGE_HOST']}:{env['EDGE_PORT']}"
     pending = [f"{edge}/health/{s}/readyz" for s in SERVICES] + [f"{edge}/flower/healthcheck"]
     pending.append(f"http://127.0.0.1:{env['PROMETHEUS_PORT']}/-/ready")
@@ -365,6 +366,18 @@ def wait_ready(env: dict[str, str], proc: subprocess.Popen, timeout: float = 90)
     return pending
 
 
+PORTS = (
+    "EDGE_PORT", "EDGE_TLS_PORT", "CATALOG_PORT", "ORDER_PORT", "FULFILLMENT_PORT",
+    "FLOWER_PORT", "CATALOG_PORT_2", "ORDER_PORT_2", "FULFILLMENT_OUTBOUND_PORT",
+    "FULFILLMENT_INBOUND_PORT", "ORDER_SIDECAR_ADMIN_PORT", "FULFILLMENT_SIDECAR_ADMIN_PORT",
+    *observability.PORT_VARIABLES,
+)  # fmt: skip
+
+
+def runner_pidfile(env: Mapping[str, str]) -> Path:
+    return Path(env["VAR_DIR"]) / "run" / "platform.pid"
+
+
 def up(env: dict[str, str], do_setup: bool, seed: bool) -> int:
     if do_setup:
         setup(env, seed=seed)
@@ -378,55 +391,36 @@ def up(env: dict[str, str], do_setup: bool, seed: bool) -> int:
         prom.mkdir(parents=True)
     (var / "run").mkdir(parents=True, exist_ok=True)
     render(env)
-    busy = [
-        p
-        for p in (
-            "EDGE_PORT",
-            "EDGE_TLS_PORT",
-            "CATALOG_PORT",
-            "ORDER_PORT",
-            "FULFILLMENT_PORT",
-            "FLOWER_PORT",
-            "CATALOG_PORT_2",
-            "ORDER_PORT_2",
-            "FULFILLMENT_OUTBOUND_PORT",
-            "FULFILLMENT_INBOUND_PORT",
-            "ORDER_SIDECAR_ADMIN_PORT",
-            "FULFILLMENT_SIDECAR_ADMIN_PORT",
-            *observability.PORT_VARIABLES,
-        )
-        if port_open("127.0.0.1", int(env[p]))
-    ]
+    busy = [p for p in PORTS if port_open("127.0.0.1", int(env[p]))]
     if busy:
         fail(
             f"ports already in use: {', '.join(f'{p}={env[p]}' for p in busy)}",
             "stop the other platform (`bin/platform down`) or set those variables",
         )
+    # Each start from empty logs: the terminal shows this run's output only.
+    shutil.rmtree(supervisor.supervisor_dir(env), ignore_errors=True)
+    names = processes(env)
+    try:
+        config = supervisor.render_config(env, names=names)
+    except ValueError as exc:
+        fail(str(exc), "VAR_DIR=/short/path bin/platform up")
 
-    print("Starting the processes under honcho (deploy/Procfile) ...", flush=True)
+    print("Starting the processes under supervisord (deploy/Procfile) ...", flush=True)
+    tail = supervisor.LogTail(env, names=names, write=lambda line: print(line, flush=True))
     proc = subprocess.Popen(
-        [
-            str(Path(PYTHON).parent / "honcho"),
-            "-f",
-            str(ROOT / "deploy" / "Procfile"),
-            "-d",
-            str(ROOT),
-            "start",
-            *processes(env),
-        ],
-        env=env,
-        cwd=ROOT,
+        [str(Path(PYTHON).parent / "supervisord"), "-c", str(config)], env=env, cwd=ROOT
     )
-    pidfile = var / "run" / "honcho.pid"
-    # `down` signals this runner, which forwards to honcho and reports a requested stop.
+    tail.start()
+    pidfile = runner_pidfile(env)
+    # `down` signals this runner, which forwards to supervisord and reports a requested stop.
     pidfile.write_text(str(os.getpid()))
 
     requested: list[int] = []
 
-    def forward(signum, _frame):
+    def forward(signum: int, _frame: object) -> None:
         requested.append(signum)
         if proc.poll() is None:
-            proc.send_signal(signum)
+            proc.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
@@ -438,16 +432,17 @@ def up(env: dict[str, str], do_setup: bool, seed: bool) -> int:
             print(f"\nWARNING: not ready yet: {', '.join(pending)}", file=sys.stderr, flush=True)
         code = proc.wait()
     finally:
+        tail.stop()
         pidfile.unlink(missing_ok=True)
     if requested:
-        print("The platform has stopped (as asked).")
+        print("The platform has stopped (as asked).", flush=True)
         return 0
-    print(f"The platform has stopped: a process exited (honcho exit code {code}); see above.")
+    print(f"The platform has stopped: supervisord exited with code {code}; see above.")
     return code or 1
 
 
-def down(env: dict[str, str]) -> int:
-    pidfile = Path(env["VAR_DIR"]) / "run" / "honcho.pid"
+def down(env: Mapping[str, str]) -> int:
+    pidfile = runner_pidfile(env)
     if not pidfile.exists():
         print("No platform started by `bin/platform up` is running here.")
         return 0
@@ -458,19 +453,31 @@ def down(env: dict[str, str]) -> int:
         pidfile.unlink(missing_ok=True)
         print("It had already stopped.")
         return 0
-    for _ in range(60):
+    for _ in range(120):
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             print("Stopped.")
             return 0
         time.sleep(0.5)
-    print(f"honcho (pid {pid}) is still running after 30s", file=sys.stderr)
+    print(f"the runner (pid {pid}) is still running after 60s", file=sys.stderr)
     return 1
 
 
+def ctl(env: Mapping[str, str], args: Sequence[str]) -> int:
+    """supervisorctl against this platform's supervisord (its exit code is the answer)."""
+    config = supervisor.config_path(env)
+    if not config.exists():
+        print("No platform started by `bin/platform up` here (no supervisord.conf).")
+        return 1
+    supervisorctl = str(Path(PYTHON).parent / "supervisorctl")
+    return subprocess.run([supervisorctl, "-c", str(config), *args], env=dict(env)).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bin/platform", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="bin/platform", description=(__doc__ or "").split("\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="set up, then run every process (Ctrl-C stops)")
     p_up.add_argument("--no-setup", action="store_true", help="skip databases and migrations")
@@ -481,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("services", help="make sure PostgreSQL, Redis and RabbitMQ answer")
     sub.add_parser("databases", help="create the services' roles and databases if missing")
     sub.add_parser("down", help="stop a running `bin/platform up`")
+    p_ctl = sub.add_parser("ctl", help="supervisorctl ARGS for the running platform")
+    p_ctl.add_argument("args", nargs=argparse.REMAINDER, help="e.g. status, stop X, pid X")
     sub.add_parser("urls", help="print the URLs")
     args = parser.parse_args(argv)
     env = load_env()
@@ -499,10 +508,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"created: {', '.join(created)}" if created else "roles and databases there")
     elif args.command == "down":
         return down(env)
+    elif args.command == "ctl":
+        return ctl(env, args.args or ["status"])
     elif args.command == "urls":
         print_urls(env)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
