@@ -34,7 +34,7 @@ _RATE = re.compile(r"^\s*(\d+)\s*r/(s|m)\s*$")
 def render_template(text: str, values: Mapping[str, str]) -> str:
     """Fill ``${NAME}`` like envsubst does, leaving NGINX's own ``$name`` alone."""
 
-    def sub(match: re.Match) -> str:
+    def sub(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in values:
             raise KeyError(f"template needs ${{{name}}}")

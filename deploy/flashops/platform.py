@@ -31,7 +31,7 @@ from typing import NoReturn
 from urllib.parse import urlsplit
 
 from flashops import edgemesh, observability, pki, supervisor
-from flashops.defaults import DEFAULTS, ROOT
+from flashops.defaults import DEFAULTS, ROOT, settings
 
 PYTHON = sys.executable
 
@@ -161,7 +161,7 @@ def ensure_databases(env: dict[str, str]) -> list[str]:
     with admin:
         for service in SERVICES:
             url = urlsplit(env[f"{service.upper()}_DATABASE_URL"])
-            role, password, dbname = url.username, url.password or "", url.path.lstrip("/")
+            role, password, dbname = url.username or "", url.password or "", url.path.lstrip("/")
             exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
             if not exists:
                 admin.execute(
@@ -222,7 +222,7 @@ def setup(env: dict[str, str], seed: bool = True) -> None:
 
 def extra_instances(env: dict[str, str]) -> dict[str, str]:
     """<SERVICE>_PORT_2 for the second gunicorn instance (the Procfile's catalog_2/order_2)."""
-    s = edgemesh.settings(env)
+    s = settings(env)
     out = {}
     for service in ("CATALOG", "ORDER"):
         count = int(s[f"{service}_INSTANCES"])
@@ -240,7 +240,7 @@ def extra_instances(env: dict[str, str]) -> dict[str, str]:
 
 def processes(env: Mapping[str, str]) -> list[str]:
     """The Procfile entries to start: all but the second instances nobody asked for."""
-    s = edgemesh.settings(env)
+    s = settings(env)
     skip = {f"{svc}_2" for svc in ("catalog", "order") if s[f"{svc.upper()}_INSTANCES"] == "1"}
     return [e.name for e in supervisor.procfile_entries() if e.name not in skip]
 

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from flashops import edgemesh, pki
+from flashops import defaults, edgemesh, pki
 from flashops.processes import ManagedProcess, free_port, wait_for_port
 
-ROOT = edgemesh.ROOT
+ROOT = defaults.ROOT
 PYTHON = sys.executable
 
 
