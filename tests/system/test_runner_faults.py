@@ -117,7 +117,7 @@ def survivor_url(platform, killed: str) -> str:
 
 def test_every_procfile_process_runs_under_supervisord(platform):
     assert sorted(pids(platform)) == sorted(PROCESSES)
-    assert len(PROCESSES) == 21
+    assert len(PROCESSES) == 20
     assert "reaper                           RUNNING" in ctl(platform, "status").stdout
 
 
