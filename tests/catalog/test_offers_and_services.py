@@ -16,7 +16,15 @@ from django.utils import timezone
 from catalog_service.catalog import services
 from catalog_service.catalog.errors import CatalogError, FlashSaleInvalid
 from catalog_service.catalog.models import FlashSale, Product
-from shared.offers import Offer, get_offers, offer_key
+from shared.offers import (
+    OFFERS_EPOCH_KEY,
+    Offer,
+    get_offers,
+    offer_key,
+    offers_epoch,
+    offers_epoch_set,
+    redis_run_id,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -162,6 +170,21 @@ def test_publish_offers_command_republishes_everything(offers_redis, capsys):
     offers = get_offers(offers_redis, [p.sku for p in products])
     assert [o.per_shopper_limit for o in offers.values()] == [2, 0, 0]
     assert [o.sale_price for o in offers.values()] == ["60.00", "", ""]
+
+
+def test_a_complete_publication_marks_the_offers_and_a_restart_meanwhile_does_not(
+    offers_redis,
+):
+    ProductFactory.create_batch(2)
+    assert offers_epoch(offers_redis) is None  # an empty Redis: the order service pauses
+    services.offer_publish_many(product_ids=[])  # a partial publication marks nothing
+    assert offers_epoch(offers_redis) is None
+    services.offer_publish_many()
+    assert offers_epoch(offers_redis) == redis_run_id(offers_redis)
+    offers_redis.delete(OFFERS_EPOCH_KEY)
+    # Redis restarted during the publication (another run id): no marker (ADR 0088).
+    assert offers_epoch_set(offers_redis, run_id="another-server") is False
+    assert offers_epoch(offers_redis) is None
 
 
 def test_redis_down_at_publish_keeps_the_committed_edit_and_says_how_to_fix(

@@ -12,10 +12,14 @@ from django.core.management import CommandError, call_command
 from fulfillment_support import ROOT, order_payload, reserve, worker_database_url
 from prometheus_client import REGISTRY
 
-from fulfillment_service.fulfillment.invariants import stock_invariant_check
+from fulfillment_service.fulfillment.invariants import (
+    stock_availability_rebuild,
+    stock_invariant_check,
+)
 from fulfillment_service.fulfillment.models import OutboxEvent, Stock, StockReceipt
 from fulfillment_service.fulfillment.services import order_process
 from shared.demo import demo_skus, demo_stock
+from shared.inventory import RESTORED_KEY
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, databases="__all__"),
@@ -116,9 +120,24 @@ def test_after_redis_restarts_empty_repair_rebuilds_from_postgresql(stock, inven
     report = stock_invariant_check(inventory=inventory)
     assert [b.sku for b in report.unknown] == ["SKU-A"]
     assert REGISTRY.get_sample_value("fulfillment_stock_unknown_skus") == 1
+    # Not from the stock alone: the order service's open reservations come first (ADR 0088).
     out = _run("check_stock", "--repair")
-    assert "1 unknown in Redis" in out
-    assert inventory.availability_many(["SKU-A"]) == {"SKU-A": 6}
+    assert "waiting for the order service's open reservations" in out
+    assert inventory.availability_many(["SKU-A"]) == {"SKU-A": None}
+    assert inventory.epoch() is None
+    # The order service restores one accepted, unprocessed order of 3 units:
+    pending = order_payload({"SKU-A": 3}, shopper_id="s-pending")
+    inventory.reservations_restore(
+        reservations={pending["order_id"]: {"SKU-A": 3}},
+        shopper_ids={pending["order_id"]: "s-pending"},
+        shopper_units={("SKU-A", "s-pending"): 3},
+        shopper_ttl=3600,
+        marker="restored-1",
+    )
+    out = _run("check_stock", "--repair")
+    assert "1 counters rebuilt (3 units held by accepted orders); sale resumed" in out
+    assert inventory.availability_many(["SKU-A"]) == {"SKU-A": 3}
+    assert inventory.epoch() is not None
     assert stock_invariant_check(inventory=inventory).ok
 
 
@@ -190,3 +209,20 @@ def test_maintain_round_republishes_the_outbox_and_exports_drift_for_the_web_pro
     text = generate_latest(registry).decode()
     assert 'fulfillment_stock_drift_units{sku="SKU-A"} 2.0' in text
     assert "fulfillment_stock_drift_skus 1.0" in text
+
+
+def test_the_sale_opens_only_on_the_reservations_the_counters_were_computed_against(
+    stock, inventory
+):
+    stock(**{"SKU-A": 10})
+    inventory.client.flushdb()
+    assert stock_availability_rebuild(inventory=inventory).state == "waiting"
+    assert inventory.availability_many(["SKU-A"]) == {"SKU-A": None}
+    inventory.client.set(RESTORED_KEY, "first")
+    # Redis restarted again after the order service restored: another (or no) marker.
+    assert inventory.epoch_set(epoch="1", restored="second") is False
+    assert inventory.epoch() is None
+    result = stock_availability_rebuild(inventory=inventory)
+    assert (result.state, result.skus, result.held_units) == ("rebuilt", 1, 0)
+    assert inventory.availability_many(["SKU-A"]) == {"SKU-A": 10}
+    assert stock_availability_rebuild(inventory=inventory).state == "open"

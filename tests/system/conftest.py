@@ -11,23 +11,18 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from shared.testing import ManagedProcess, PrivateRabbitMQ, PrivateRedis, free_port
+from flashops.defaults import DATABASE_URL_VARIABLES, DEFAULTS
+from flashops.processes import ManagedProcess, PrivateRabbitMQ, PrivateRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-DEFAULT_DATABASE_URLS = {
-    "CATALOG_DATABASE_URL": "postgres://catalog:catalog@127.0.0.1:5432/catalog",
-    "ORDER_DATABASE_URL": "postgres://orders:orders@127.0.0.1:5432/orders",
-    "FULFILLMENT_DATABASE_URL": "postgres://fulfillment:fulfillment@127.0.0.1:5432/fulfillment",
-}
 
 
 def systest_database_urls(suffix: str) -> dict[str, str]:
     """The configured database URLs with ``_<suffix>`` added to each database name, so a
     system test never touches the databases of a platform running on this machine."""
     urls = {}
-    for var, default in DEFAULT_DATABASE_URLS.items():
-        parts = urlsplit(os.environ.get(var, default))
+    for var in DATABASE_URL_VARIABLES:
+        parts = urlsplit(os.environ.get(var, DEFAULTS[var]))
         urls[var] = urlunsplit(parts._replace(path=f"{parts.path}_{suffix}"))
     return urls
 

@@ -35,7 +35,9 @@ import yaml
 from test_compose import commands_of, django_projects, environment, load_compose, option_value
 from test_k8s import by_kind, container_of, load_k8s, secret_keys
 
-from shared.testing import ManagedProcess, free_port
+from flashops import observability
+from flashops.defaults import DEFAULTS
+from flashops.processes import ManagedProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCFILE = Path("deploy") / "Procfile"
@@ -94,6 +96,8 @@ ONE_OFF: dict[tuple[str, str], str] = {
     ("catalog", "graphql_snapshot"): "writes the schema snapshot for the tests",
     ("fulfillment", "restock"): "an operator's stock change",
     ("fulfillment", "check_stock"): "an operator's report; `maintain` runs the same check",
+    ("order", "inventory_restore"): "an operator's step after an empty Redis restart; "
+    "`outbox_relay` does the same by itself (ADR 0088)",
     ("fulfillment", "dead_letters"): "an operator's tool for the dead-letter queues",
     ("*", "ensure_superuser"): "local admin user; production uses createsuperuser",
     ("*", "ensure_roles"): "staff groups; the release jobs (`*-migrate`) run it (ADR 0067)",
@@ -326,20 +330,16 @@ def test_long_running_commands_are_recognised():
     assert {k for k, p in commands.items() if handles_sigterm(p)} == {
         ("order", "outbox_relay"), ("fulfillment", "relay_outbox"), ("fulfillment", "maintain"),
     }  # fmt: skip
-    assert len(commands) == 13
+    assert len(commands) == 14
 
 
 def flower_settings(root: Path) -> dict[str, set[str]]:
     """The FLOWER_* variables Flower gets from the local runner, compose and Kubernetes."""
-    import sys
-
-    sys.path.insert(0, str(root / "deploy"))
-    import observability
-
-    local = {**observability.DEFAULTS, **observability.exporter_env(
+    # FLOWER_PORT is the runner's own (the Procfile passes it as --port), not Flower's setting.
+    local = {k: v for k, v in DEFAULTS.items() if k != "FLOWER_PORT"} | observability.exporter_env(
         {"CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
          "ORDER_DATABASE_URL": "postgres://orders:orders@127.0.0.1:5432/orders"}
-    )}  # fmt: skip
+    )  # fmt: skip
     compose = environment(load_compose(root)["services"]["flower"])
     _, docs = load_k8s(root)
     container = container_of(by_kind(docs, "Deployment")["flower"])

@@ -19,7 +19,8 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -30,7 +31,12 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0, proc=None) -> None:
+def wait_for_port(
+    port: int,
+    host: str = "127.0.0.1",
+    timeout: float = 30.0,
+    proc: subprocess.Popen[bytes] | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while not port_open(port, host):
         if proc is not None and proc.poll() is not None:
@@ -64,7 +70,7 @@ class ManagedProcess:
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.cwd = cwd
         self.log_path = Path(log_path or Path(tempfile.mkdtemp(prefix="proc-")) / "out.log")
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,8 +95,7 @@ class ManagedProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def send_signal(self, sig: int) -> None:
-        if self.alive():
-            assert self.proc is not None
+        if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, sig)
 
     def stop(self, timeout: float = 15.0, sig: int = signal.SIGTERM) -> int | None:
