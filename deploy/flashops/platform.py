@@ -441,6 +441,16 @@ def up(env: dict[str, str], do_setup: bool, seed: bool) -> int:
     return code or 1
 
 
+def running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie, exited and waiting for its parent, does not)."""
+    try:
+        os.kill(pid, 0)
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
+
+
 def down(env: Mapping[str, str]) -> int:
     pidfile = runner_pidfile(env)
     if not pidfile.exists():
@@ -454,9 +464,7 @@ def down(env: Mapping[str, str]) -> int:
         print("It had already stopped.")
         return 0
     for _ in range(120):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not running(pid):
             print("Stopped.")
             return 0
         time.sleep(0.5)

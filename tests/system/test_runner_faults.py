@@ -7,6 +7,7 @@ The process list is the Procfile's, so a process added there is covered here too
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from test_platform import platform_processes, session_of
 
 from flashops import supervisor
 from flashops.processes import port_open
@@ -179,10 +181,30 @@ def test_ctl_stops_and_starts_one_process(platform):
     assert set(pids(platform)) == set(PROCESSES)
 
 
-def test_ctrl_c_after_the_faults_leaves_nothing(platform):
-    """After the kills, Ctrl-C still stops everything (no process, no port)."""
-    code = platform.stop()
-    assert code == 0, platform.process.log()[-3000:]
+def test_down_after_the_faults_leaves_nothing(platform):
+    """After the kills, `bin/platform down` (`make down`) from another terminal stops
+    everything: no process (the /proc scan of test_platform.py), no port. (test_platform.py
+    checks Ctrl-C.)"""
+    running = platform_processes(platform, set())
+    assert any("supervisord" in c for c in running.values()), running
+    sessions = {session_of(pid) for pid in running if Path(f"/proc/{pid}").exists()}
+    down = subprocess.run(
+        [sys.executable, str(ROOT / "bin" / "platform"), "down"],
+        env={**os.environ, **platform.env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert down.stdout.strip() == "Stopped."
+    assert platform.process.proc is not None
+    assert platform.process.proc.wait(timeout=30) == 0
+    left = platform_processes(platform, sessions)
+    for pid in left:  # a failed run must not leave them behind on the machine
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert left == {}, f"still running after `bin/platform down`: {left}"
     for name, port in platform.ports.items():
-        assert not port_open(port), f"{name} {port} still open after Ctrl-C"
+        assert not port_open(port), f"{name} {port} still open after `bin/platform down`"
     assert "The platform has stopped (as asked)." in platform.process.log()
