@@ -1,0 +1,41 @@
+"""Fault injection for the outbox suite, run as its own process of one service:
+
+    python tests/outbox_support/write_then_die.py SERVICE N
+
+writes N outbox rows through the service's write path in one transaction and dies by
+SIGKILL the moment that transaction has committed, before its after-commit hooks run (so
+before the relay is woken). The service code has no fault hook: the first on_commit
+callback of the transaction is the kill.
+"""
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import django  # noqa: E402
+
+from shared.settings import settings_module  # noqa: E402
+
+service, n = sys.argv[1], int(sys.argv[2])
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module(f"{service}_service"))
+django.setup()
+
+from django.db import transaction  # noqa: E402
+
+from outbox_support.writers import rows_write  # noqa: E402
+
+
+def die() -> None:
+    print("committed; dying before the relay is woken", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+with transaction.atomic():
+    transaction.on_commit(die)  # registered first: runs before the writer's wake-up
+    rows_write(service=service, n=n)
+print("UNREACHABLE: the process should have been killed", flush=True)
+sys.exit(3)
