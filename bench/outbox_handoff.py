@@ -4,11 +4,12 @@
     DJANGO_ENV=test .venv/bin/python bench/outbox_handoff.py [--count 400] [--rate 333]
 
 The relay (`manage.py order outbox_relay`, a real process) is the only publisher; the
-checkout (``services.order_checkout``, in this process, from 4 threads at ``--rate``
+checkout (``services.order_checkout``, from ``--procs`` forked processes at ``--rate``
 checkouts/s in all: 333/s is the sale's target rate) only commits and, in the ``wake``
 mode, wakes it. For each mode it prints p50 / p99 / max of the time from a checkout's
-return (its commit) to the message's arrival on the fulfillment queue (a consumer in this
-process), and the cost of the wake-up itself on the request path:
+return (its commit) to the message's arrival on the fulfillment queue (a consumer in a
+process of its own; CLOCK_MONOTONIC is the same in every process), and the cost of the
+wake-up itself on the request path:
 
   wake        Redis PUBLISH after commit, relay polls every 5 s (what ships, ADR 0092)
   poll 0.05   no wake-up, relay polls every 50 ms (a short poll alone)
@@ -16,8 +17,8 @@ process), and the cost of the wake-up itself on the request path:
 
 (NOTIFY is not a candidate: PostgreSQL serializes the commits of notifying transactions,
 ADR 0031.) A throw-away database ``bench_handoff_<ORDER_DATABASE_URL's name>`` is created
-and dropped; Redis from REDIS_URL (its own skus), RabbitMQ from CELERY_BROKER_URL (use a vhost
-no worker consumes, e.g. the tests' own). Bounded: about 10 s per mode. Measures; asserts
+and dropped; Redis from REDIS_URL (its own skus), RabbitMQ from CELERY_BROKER_URL (use a
+vhost no worker consumes, e.g. the tests' own). Bounded: about 10 s per mode. Measures; asserts
 nothing about timings.
 """
 
@@ -28,7 +29,6 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -53,7 +53,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=400, help="checkouts per mode")
     parser.add_argument("--rate", type=float, default=333.0, help="checkouts per second")
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--procs", type=int, default=2, help="checkout processes")
     args = parser.parse_args()
 
     import django
@@ -114,7 +114,7 @@ def main() -> int:
 
     print()
     print(f"commit -> queue, {args.count} checkouts per mode at {args.rate:.0f}/s "
-          f"({args.threads} threads), relay the only publisher:")  # fmt: skip
+          f"({args.procs} processes), relay the only publisher:")  # fmt: skip
     for mode, values in results.items():
         print(
             f"  {mode:<10} p50 {percentile(values, 0.5) * 1000:7.1f} ms   "
@@ -129,38 +129,66 @@ def main() -> int:
     return 0
 
 
-def run_mode(*, mode: str, interval: str, args, sku: str, db_url: str) -> list[float]:
+def _consume(conn_end, ready, stopping) -> None:
+    """A process of its own: the arrival times are not delayed by the shoppers' GIL."""
     from django.conf import settings
-    from django.db import connections
     from kombu import Connection, Consumer
 
-    from order_service.orders.cart import Shopper
-    from order_service.orders.services import order_checkout
     from shared import messages
     from shared.celery import service_queue
 
     arrived: dict[str, float] = {}
+
+    def on_message(body, message):
+        arrived.setdefault(body[0][0]["order_id"], time.monotonic())
+        message.ack()
+
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
+        queue = service_queue(messages.FULFILLMENT_QUEUE)(conn.default_channel)
+        queue.declare()
+        queue.purge()
+        with Consumer(conn, [queue], callbacks=[on_message], accept=["json"]):
+            ready.set()
+            while not stopping.is_set():
+                try:
+                    conn.drain_events(timeout=0.1)
+                except TimeoutError:
+                    continue
+    conn_end.send(arrived)
+
+
+def _shop(conn_end, *, mode: str, n_proc: int, count: int, gap: float, sku: str) -> None:
+    """A process of its own: checkouts at a steady pace; when each one committed."""
+    from order_service.orders.cart import Shopper
+    from order_service.orders.services import order_checkout
+    from shared.outbox import relay
+
+    relay._clients.clear()  # the parent's Redis sockets are not this process's
     committed: dict[str, float] = {}
-    ready, stopping = threading.Event(), threading.Event()
+    next_at = time.monotonic()
+    for n in range(count):
+        result = order_checkout(
+            shopper=Shopper(shopper_id=f"anon:bench-{mode}-{n_proc}-{n}"),
+            items={sku: 1},
+            idempotency_key=f"k-{n_proc}-{n}",
+            fingerprint="f",
+        )
+        committed[str(result.order_id)] = time.monotonic()
+        next_at += gap
+        time.sleep(max(0.0, next_at - time.monotonic()))
+    conn_end.send(committed)
 
-    def consume() -> None:
-        def on_message(body, message):
-            arrived.setdefault(body[0][0]["order_id"], time.perf_counter())
-            message.ack()
 
-        with Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
-            queue = service_queue(messages.FULFILLMENT_QUEUE)(conn.default_channel)
-            queue.declare()
-            queue.purge()
-            with Consumer(conn, [queue], callbacks=[on_message], accept=["json"]):
-                ready.set()
-                while not stopping.is_set():
-                    try:
-                        conn.drain_events(timeout=0.1)
-                    except TimeoutError:
-                        continue
+def run_mode(*, mode: str, interval: str, args, sku: str, db_url: str) -> list[float]:
+    import multiprocessing
 
-    consumer = threading.Thread(target=consume, daemon=True)
+    from django.db import connections
+
+    fork = multiprocessing.get_context("fork")
+    connections.close_all()  # never share a database socket with a child
+    ready, stopping = fork.Event(), fork.Event()
+    consumer_end, consumer_child = fork.Pipe()
+    consumer = fork.Process(target=_consume, args=(consumer_child, ready, stopping))
     consumer.start()
     ready.wait(10)
     env = {
@@ -177,38 +205,32 @@ def run_mode(*, mode: str, interval: str, args, sku: str, db_url: str) -> list[f
     assert relay.stdout is not None
     relay.stdout.readline()  # "outbox relay: started ..."
     time.sleep(0.5)
-    per_thread = args.count // args.threads
-    gap = args.threads / args.rate
-
-    def shop(t: int) -> None:
-        next_at = time.perf_counter()
-        for n in range(per_thread):
-            result = order_checkout(
-                shopper=Shopper(shopper_id=f"anon:bench-{mode}-{t}-{n}"),
-                items={sku: 1},
-                idempotency_key=f"k-{t}-{n}",
-                fingerprint="f",
-            )
-            committed[str(result.order_id)] = time.perf_counter()
-            next_at += gap
-            time.sleep(max(0.0, next_at - time.perf_counter()))
-        connections.close_all()
-
-    threads = [threading.Thread(target=shop, args=(t,)) for t in range(args.threads)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    deadline = time.monotonic() + 15
-    while len(set(committed) - set(arrived)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    shoppers = []
+    for n_proc in range(args.procs):
+        end, child = fork.Pipe()
+        kwargs = {
+            "mode": mode,
+            "n_proc": n_proc,
+            "count": args.count // args.procs,
+            "gap": args.procs / args.rate,
+            "sku": sku,
+        }
+        process = fork.Process(target=_shop, args=(child,), kwargs=kwargs)
+        process.start()
+        shoppers.append((process, end))
+    committed: dict[str, float] = {}
+    for process, end in shoppers:
+        committed.update(end.recv())
+        process.join(30)
+    time.sleep(3)  # what is still on its way
     relay.terminate()
     relay.wait(15)
     stopping.set()
-    consumer.join(5)
+    arrived = consumer_end.recv()
+    consumer.join(10)
     missing = set(committed) - set(arrived)
     if missing:
-        say(f"{mode}: {len(missing)} message(s) did not arrive within 15 s")
+        say(f"{mode}: {len(missing)} message(s) did not arrive within 3 s")
     return [arrived[o] - committed[o] for o in committed if o in arrived]
 
 
