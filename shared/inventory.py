@@ -202,10 +202,10 @@ class Inventory:
     def markers(self) -> tuple[str | None, str | None]:
         """(epoch, restored) in one round trip; None where missing."""
         epoch, restored = self.client.mget([EPOCH_KEY, RESTORED_KEY])
-        return epoch, restored
+        return _text(epoch), _text(restored)
 
     def epoch(self) -> str | None:
-        return self.client.get(EPOCH_KEY)
+        return _text(self.client.get(EPOCH_KEY))
 
     def reservations_restore(
         self,
@@ -223,7 +223,7 @@ class Inventory:
         counted twice. ``shopper_ids`` maps a reservation to its shopper (for release)."""
         pipe = self.client.pipeline(transaction=False)
         for reservation_id, lines in reservations.items():
-            fields: dict[str, str | int] = {}
+            fields: dict[Any, str | int] = {}  # redis-py types keys as bytes | str | ...
             for sku, qty in lines.items():
                 fields[sku] = qty
                 fields[f"shopper:{sku}"] = shopper_key(sku, shopper_ids[reservation_id])
@@ -248,3 +248,8 @@ class Inventory:
                 epoch,
             )
         )
+
+
+def _text(value: bytes | str | None) -> str | None:
+    """A reply of the client (decode_responses=True gives str; a raw client gives bytes)."""
+    return value.decode() if isinstance(value, bytes) else value

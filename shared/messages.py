@@ -13,6 +13,7 @@ service imports another's code.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 # Queues (RabbitMQ quorum queues, one per consuming service).
@@ -69,7 +70,18 @@ class OrderAccepted:
             raise ContractError(f"malformed order.accepted v1: {exc}") from exc
 
 
-ORDER_STATUSES = ("accepted", "paid", "fulfilled", "failed")
+class OrderStatus(StrEnum):
+    """An order's status: the one spelling of it (the order's model and the status events
+    of fulfillment use these values). Accepted comes first; the others are events."""
+
+    ACCEPTED = "accepted"
+    PAID = "paid"
+    FULFILLED = "fulfilled"
+    FAILED = "failed"
+
+
+# What a status event may announce (an order is accepted by being written, not by an event).
+EVENT_STATUSES = frozenset(s.value for s in OrderStatus if s is not OrderStatus.ACCEPTED)
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,7 @@ class OrderStatusChanged:
     """Fulfillment -> order service: the order moved on (at-least-once; apply idempotently)."""
 
     order_id: str
-    status: str  # one of ORDER_STATUSES other than "accepted"
+    status: str  # an OrderStatus other than "accepted"
     occurred_at: str  # ISO 8601, UTC; later events win
     reason: str = ""  # set when status == "failed"
     type: str = field(default="order.status_changed", init=False)
@@ -98,7 +110,7 @@ class OrderStatusChanged:
             )
         except KeyError as exc:
             raise ContractError(f"malformed order.status_changed v1: missing {exc}") from exc
-        if event.status not in ORDER_STATUSES[1:]:
+        if event.status not in EVENT_STATUSES:
             raise ContractError(f"unknown order status {event.status!r}")
         return event
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from shared.outbox.models import OutboxBase
+
 
 class Stock(models.Model):
     """Units of one sku in the warehouse: the system of record for stock."""
@@ -226,25 +228,20 @@ class Shipment(models.Model):
         return f"{self.order_id} {self.status}"
 
 
-class OutboxEvent(models.Model):
+class OutboxEvent(OutboxBase):
     """A status event for the order service, written in the transaction that caused it and
-    published after commit (or later by the relay sweep): never lost if the broker blips."""
+    published by the relay (shared/outbox): never lost if the broker blips."""
 
     order_id = models.UUIDField(db_index=True)
-    task_name = models.CharField(max_length=100)
-    payload = models.JSONField()
-    created_at = models.DateTimeField(auto_now_add=True)
-    published_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.IntegerField(default=0)
-    last_error = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["id"]
         indexes = [
+            # The relay's scan: only the unpublished rows, oldest due first.
             models.Index(
-                fields=["created_at"],
+                fields=["next_attempt_at"],
                 condition=Q(published_at__isnull=True),
-                name="outbox_unpublished",
+                name="outbox_event_unpublished_due",
             )
         ]
 

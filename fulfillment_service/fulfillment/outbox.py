@@ -1,105 +1,104 @@
-"""The outbox relay: status events written in the order's transaction are published to the
-order service's queue from here, at least once.
+"""Fulfillment's outbox: status events for the order service (shared/outbox, ADRs 0091-0093).
 
-The worker never waits on the broker: it commits the outbox rows with its transaction; the
-relay process (``manage.py fulfillment relay_outbox``) polls every 0.2 s, takes a batch of
-unpublished rows (``SELECT ... FOR UPDATE SKIP LOCKED``, so several relays never publish
-the same row at once), publishes the batch on one channel in publisher-confirm mode, waits
-for the broker's acks of the *whole batch* (pipelined confirms instead of one round trip
-per message), and only then marks the rows published.
-
-A crash after the publish and before the mark publishes those events again; the order
-service applies events idempotently (later ``occurred_at`` wins). A broker that is down or
-refuses (nack, e.g. queue full) leaves the rows unpublished for the next round.
+The worker writes the events in the transaction that decided them (:func:`outbox_add_many`)
+and, after the commit, wakes the relay (one Redis ``PUBLISH``); the relay process
+(``manage.py fulfillment outbox_relay``) publishes them in confirmed batches. A crash after
+the publish and before the mark publishes those events again; the order service applies
+events idempotently (later ``occurred_at`` wins).
 """
 
 from __future__ import annotations
 
-import logging
-import time
+import datetime as dt
 import uuid
-from typing import Any
+from collections.abc import Iterable
 
 from django.conf import settings
-from kombu import Connection, Producer
+from django.db.models import Q
+from django.utils import timezone
 
+from fulfillment_service.config.celery_app import app
+from fulfillment_service.fulfillment.models import OutboxEvent
 from shared import messages
-from shared.celery import PLATFORM_EXCHANGE, TASK_ROUTES, dead_letter_queue, service_queue
+from shared.celery import TASK_ROUTES
+from shared.outbox.publisher import BatchPublisher, Outgoing
+from shared.outbox.relay import Outbox
 
-logger = logging.getLogger(__name__)
+outbox = Outbox(model=OutboxEvent, app=app, service="fulfillment")
+
+# (order id, status, occurred_at, reason): one status event of one order.
+StatusEvent = tuple[uuid.UUID, str, dt.datetime, str]
+
+
+def outbox_add_many(*, events: Iterable[StatusEvent]) -> int:
+    """Queue status events of one or many orders in the caller's transaction (one INSERT)
+    and wake the relay once that transaction commits; returns how many were queued."""
+    rows = [
+        OutboxEvent(
+            order_id=order_id,
+            task_name=messages.ORDER_STATUS_TASK,
+            queue=messages.ORDER_QUEUE,
+            payload=messages.OrderStatusChanged(
+                order_id=str(order_id),
+                status=messages.OrderStatus(status).value,
+                occurred_at=at.isoformat(),
+                reason=reason,
+            ).to_dict(),
+        )
+        for order_id, status, at, reason in events
+    ]
+    if rows:
+        OutboxEvent.objects.bulk_create(rows)
+        outbox.wake_on_commit()
+    return len(rows)
+
+
+def outbox_publish(
+    *, order_id: uuid.UUID | None = None, older_than: float | None = None, limit: int = 500
+) -> int:
+    """One relay sweep over the due events (of one order, or older than ``older_than``
+    seconds, when given); returns how many were published. What the broker did not take
+    stays unpublished, with its error and a next attempt after a backoff."""
+    where = Q()
+    if order_id is not None:
+        where &= Q(order_id=order_id)
+    if older_than is not None:
+        where &= Q(created_at__lt=timezone.now() - dt.timedelta(seconds=older_than))
+    return outbox.relay_batch(limit=limit, where=where).published
 
 
 class PublishNotConfirmed(Exception):
-    """The broker did not confirm every message of a batch (nack or timeout)."""
+    """The broker did not confirm every message of a batch (nack, return or timeout)."""
 
 
 # Replaced by the one shared confirmed publisher (issue 11): not split here.
-def publish_confirmed(  # noqa: C901
+def publish_confirmed(
     items: list[tuple[str, dict]], *, broker_url: str | None = None, timeout: float = 10.0
 ) -> None:
-    """Publish Celery task messages ``(task name, payload)`` persistently and return once
-    the broker confirmed every one of them; raise otherwise."""
-    if not items:
-        return
-    from fulfillment_service.config.celery_app import app
-
-    url = broker_url or app.conf.broker_write_url or app.conf.broker_url
-    with Connection(url, connect_timeout=settings.BROKER_CONNECT_TIMEOUT) as conn:
-        # A pyamqp channel: close, events and confirm_select are missing from kombu's stubs.
-        channel: Any = conn.channel()
-        # The destination queue must exist before publishing: an unroutable message is
-        # acked by the broker and silently dropped.
-        service_queue(messages.ORDER_QUEUE)(channel).declare()
-        dead_letter_queue(messages.ORDER_QUEUE)(channel).declare()
-        acked: set[int] = set()
-        nacked: set[int] = set()
-        upto = {"ack": 0, "nack": 0}
-
-        def on_ack(tag, multiple):
-            if multiple:
-                upto["ack"] = max(upto["ack"], tag)
-            else:
-                acked.add(tag)
-
-        def on_nack(tag, multiple):
-            if multiple:
-                upto["nack"] = max(upto["nack"], tag)
-            else:
-                nacked.add(tag)
-
-        channel.events["basic_ack"].add(on_ack)
-        channel.events["basic_nack"].add(on_nack)
-        channel.confirm_select()
-        producer = Producer(channel, exchange=PLATFORM_EXCHANGE, auto_declare=False)
-        for name, payload in items:
-            message = app.amqp.as_task_v2(str(uuid.uuid4()), name, args=(payload,))
-            producer.publish(
-                message.body,
-                routing_key=TASK_ROUTES[name]["routing_key"],
-                headers=message.headers,
-                serializer="json",
-                delivery_mode=2,
-                retry=False,
-                **message.properties,
-            )
-        total = len(items)
-
-        def confirmed(tag: int) -> bool:
-            return tag <= upto["ack"] or tag in acked
-
-        deadline = time.monotonic() + timeout
-        while not all(confirmed(t) for t in range(1, total + 1)):
-            if nacked or upto["nack"]:
-                raise PublishNotConfirmed(
-                    f"broker refused {len(nacked) or upto['nack']} message(s)"
+    """Publish Celery task messages ``(task name, payload)`` with the outbox's confirmed
+    batch publisher, outside any outbox (bench/fulfillment_drain.py loads its backlog so);
+    raise unless the broker confirmed every one."""
+    publisher = BatchPublisher(
+        app=app,
+        connect_timeout=settings.BROKER_CONNECT_TIMEOUT,
+        confirm_timeout=timeout,
+        broker_url=broker_url,
+    )
+    try:
+        failures = publisher.publish(
+            [
+                Outgoing(
+                    task_id=str(uuid.uuid4()),
+                    task_name=name,
+                    queue=TASK_ROUTES[name]["queue"],
+                    payload=payload,
                 )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise PublishNotConfirmed(f"no confirm for a batch of {total} within {timeout}s")
-            try:
-                conn.drain_events(timeout=remaining)
-            except TimeoutError:
-                continue
-        if nacked or upto["nack"]:
-            raise PublishNotConfirmed("broker refused a message")
-        channel.close()
+                for name, payload in items
+            ]
+        )
+    finally:
+        publisher.close()
+    if failures:
+        raise PublishNotConfirmed(
+            f"{len(failures)} of {len(items)} not confirmed: {next(iter(failures.values()))}"
+        )

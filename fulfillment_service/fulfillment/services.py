@@ -45,14 +45,13 @@ from fulfillment_service.fulfillment.gateway import (
 from fulfillment_service.fulfillment.models import (
     LedgerEntry,
     LedgerTransaction,
-    OutboxEvent,
     Payment,
     ProcessedMessage,
     Shipment,
     Stock,
     StockReceipt,
 )
-from fulfillment_service.fulfillment.outbox import publish_confirmed
+from fulfillment_service.fulfillment.outbox import outbox_add_many, outbox_publish
 from shared import messages
 from shared.inventory import Inventory
 
@@ -436,58 +435,9 @@ def order_cancel(
 
 
 def _outbox_add(order_id: uuid.UUID, events: list[tuple[str, dt.datetime, str]]) -> None:
-    """Queue status events (status, occurred_at, reason) in the caller's transaction; the
-    relay process publishes them after the commit."""
-    OutboxEvent.objects.bulk_create(
-        OutboxEvent(
-            order_id=order_id,
-            task_name=messages.ORDER_STATUS_TASK,
-            payload=messages.OrderStatusChanged(
-                order_id=str(order_id), status=status, occurred_at=at.isoformat(), reason=reason
-            ).to_dict(),
-        )
-        for status, at, reason in events
-    )
-
-
-def outbox_publish(
-    *, order_id: uuid.UUID | None = None, older_than: float | None = None, limit: int = 500
-) -> int:
-    """Publish a batch of unpublished events (publisher confirms for the whole batch, see
-    :mod:`.outbox`) and mark them published; returns how many. On a broker error the rows
-    stay unpublished (attempts and last error recorded) for the next round."""
-    published_ids: list[int] = []
-    with transaction.atomic():
-        # Losing a "published" mark (PostgreSQL crash right after) only means publishing
-        # those events again, which consumers absorb: no need to wait for the WAL flush.
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        qs = OutboxEvent.objects.filter(published_at__isnull=True)
-        if order_id is not None:
-            qs = qs.filter(order_id=order_id)
-        if older_than is not None:
-            qs = qs.filter(created_at__lt=timezone.now() - dt.timedelta(seconds=older_than))
-        events = list(
-            qs.select_for_update(skip_locked=True)
-            .order_by("id")
-            .values_list("id", "task_name", "payload")[:limit]
-        )
-        if not events:
-            return 0
-        ids = [pk for pk, _, _ in events]
-        try:
-            publish_confirmed([(name, payload) for _, name, payload in events])
-        except Exception as exc:  # noqa: BLE001 - broker down or refusing: next round
-            logger.warning("%s outbox event(s) not published: %s", len(events), exc)
-            OutboxEvent.objects.filter(pk__in=ids).update(
-                attempts=F("attempts") + 1, last_error=str(exc)[:2000]
-            )
-            return 0
-        OutboxEvent.objects.filter(pk__in=ids).update(
-            published_at=timezone.now(), attempts=F("attempts") + 1
-        )
-        published_ids = ids
-    return len(published_ids)
+    """Queue status events (status, occurred_at, reason) of one order in the caller's
+    transaction; the relay publishes them after the commit (see :mod:`.outbox`)."""
+    outbox_add_many(events=[(order_id, status, at, reason) for status, at, reason in events])
 
 
 # --- test-only crash hook ----------------------------------------------------------------

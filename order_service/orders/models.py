@@ -13,12 +13,17 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from shared import messages
+from shared.outbox.models import OutboxBase
+
 
 class OrderStatus(models.TextChoices):
-    ACCEPTED = "accepted", "accepted"
-    PAID = "paid", "paid"
-    FULFILLED = "fulfilled", "fulfilled"
-    FAILED = "failed", "failed"
+    """The order's status as a Django choice: the values of shared.messages.OrderStatus."""
+
+    ACCEPTED = messages.OrderStatus.ACCEPTED.value, "accepted"
+    PAID = messages.OrderStatus.PAID.value, "paid"
+    FULFILLED = messages.OrderStatus.FULFILLED.value, "fulfilled"
+    FAILED = messages.OrderStatus.FAILED.value, "failed"
 
 
 class Order(models.Model):
@@ -95,20 +100,13 @@ class IdempotencyKey(models.Model):
         return f"{self.shopper_id}:{self.key}"
 
 
-class OutboxMessage(models.Model):
-    """A message to publish, written in the same transaction as the order it announces."""
+class OutboxMessage(OutboxBase):
+    """An OrderAccepted message to publish, written in the same statement as the order it
+    announces (ADR 0022) and published by the relay (shared/outbox)."""
 
     # Also the Celery task id, so a consumer can recognise a re-published message.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="outbox_messages")
-    task_name = models.CharField(max_length=128)
-    queue = models.CharField(max_length=64)
-    payload = models.JSONField()
-    created_at = models.DateTimeField(default=timezone.now)
-    published_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    last_error = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["created_at"]

@@ -7,8 +7,8 @@ Checkout (docs/order.md, ADRs 0020-0023) in order:
 3. all lines are reserved in Redis by one Lua script (all or none, per-shopper limit);
 4. Order, lines, idempotency key and outbox message are written in one statement (atomic);
    if that fails the reservation is released;
-5. after commit the message is published (publisher confirms, mandatory); what could not be
-   published is left to the outbox relay.
+5. after commit the outbox relay is woken (a Redis PUBLISH) and publishes the message
+   (publisher confirms, mandatory; shared/outbox, ADRs 0091-0093).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,14 +25,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from order_service.orders import errors, metrics
 from order_service.orders.cart import SessionCart, Shopper
 from order_service.orders.models import IdempotencyKey, Order, OrderStatus, OutboxMessage
-from order_service.orders.publisher import PublishError, Unroutable, publisher
+from order_service.orders.outbox import outbox_wake
 from order_service.orders.selectors import (
     PricedLine,
     cart_line_check,
@@ -167,7 +165,7 @@ def _checkout(
         order_id = uuid.uuid4()
         _reserve(order_id=order_id, shopper=shopper, lines=lines, now=now)
         try:
-            result, message = _order_record(
+            result, _message = _order_record(
                 order_id=order_id,
                 shopper=shopper,
                 lines=lines,
@@ -190,9 +188,9 @@ def _checkout(
             raise
     # Outside the try: from here on the order is committed and its reservation must stay.
     # Runs at once after the autocommitted statement (or at the end of a caller's
-    # transaction). robust: a publishing error is logged, never turned into a failed
-    # checkout; the relay publishes the message later.
-    transaction.on_commit(lambda: _publish_after_commit(message=message), robust=True)
+    # transaction): one Redis PUBLISH wakes the relay, which publishes the message; the
+    # request never waits on RabbitMQ (ADR 0092). robust: never a failed checkout.
+    transaction.on_commit(outbox_wake, robust=True)
     return result
 
 
@@ -406,105 +404,7 @@ def _order_insert(
         cursor.execute(_ORDER_INSERT_SQL, params)
 
 
-def _publish_after_commit(*, message: OutboxMessage) -> None:
-    if publisher.backing_off():
-        return  # the broker failed moments ago: leave it to the relay, answer fast
-    outbox_message_publish(message=message)
-
-
-# --- outbox ----------------------------------------------------------------------------------
-
-
-def _retry_delay(attempts: int) -> timedelta:
-    # Short and capped: a broker outage should be caught up within seconds of its end.
-    return timedelta(seconds=min(5.0, 0.25 * 2**attempts) * random.uniform(0.8, 1.2))
-
-
-def _message_publish(message: OutboxMessage) -> None:
-    publisher.publish(
-        task_name=message.task_name,
-        queue=message.queue,
-        payload=message.payload,
-        task_id=str(message.id),
-    )
-
-
-def outbox_message_publish(*, message: OutboxMessage) -> bool:
-    """Publish a message this process has just committed, then mark it (one UPDATE).
-
-    No row lock on this hot path: the relay leaves a message alone for
-    OUTBOX_RELAY_GRACE seconds after it was written unless an attempt already failed, and
-    that grace is longer than a publish can take (connect + confirm timeouts). Should a
-    publish ever outlast it, the message goes out twice: delivery is at least once and the
-    consumer deduplicates by order id (ADR 0021).
-    """
-    try:
-        _message_publish(message)
-    except PublishError as exc:
-        logger.warning("outbox message %s left for the relay: %s", message.id, exc)
-        OutboxMessage.objects.filter(id=message.id, published_at__isnull=True).update(
-            attempts=F("attempts") + 1,
-            last_error=str(exc)[:2000],
-            next_attempt_at=timezone.now(),
-        )
-        return False
-    # Every checkout runs this: plain SQL spares the ORM's query compilation.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE orders_outboxmessage SET published_at = %s, attempts = attempts + 1 "
-            "WHERE id = %s AND published_at IS NULL",
-            [timezone.now(), message.id],
-        )
-    return True
-
-
-def _record_failure(message: OutboxMessage, exc: Exception) -> None:
-    message.attempts += 1
-    message.last_error = str(exc)[:2000]
-    message.next_attempt_at = timezone.now() + _retry_delay(message.attempts)
-    message.save(update_fields=["attempts", "last_error", "next_attempt_at"])
-
-
-@dataclass(frozen=True)
-class RelayResult:
-    published: int
-    failed: int
-
-
-def outbox_relay_batch(*, limit: int) -> RelayResult:
-    """Publish the unpublished messages that are due, oldest first.
-
-    Due: its retry time has come, and either an attempt already failed or it is older than
-    the grace the request has to publish it itself. ``FOR UPDATE SKIP LOCKED``: several
-    relays take different rows and hold them while publishing. A connection failure ends
-    the batch (the broker is down; the rest would fail the same way); a returned message
-    only marks that one.
-    """
-    published = failed = 0
-    now = timezone.now()
-    grace = timedelta(seconds=settings.OUTBOX_RELAY_GRACE)
-    with transaction.atomic():
-        batch = list(
-            OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(published_at__isnull=True, next_attempt_at__lte=now)
-            .filter(Q(attempts__gt=0) | Q(created_at__lte=now - grace))
-            .order_by("next_attempt_at", "created_at")[:limit]
-        )
-        for message in batch:
-            try:
-                _message_publish(message)
-            except PublishError as exc:
-                failed += 1
-                _record_failure(message, exc)
-                logger.warning("outbox message %s not published: %s", message.id, exc)
-                if not isinstance(exc, Unroutable):
-                    break
-                continue
-            message.published_at = timezone.now()
-            message.attempts += 1
-            message.save(update_fields=["published_at", "attempts"])
-            published += 1
-    return RelayResult(published=published, failed=failed)
+# --- maintenance (run by the outbox relay) ---------------------------------------------
 
 
 def reservations_release_orphans(*, seen: dict[str, float], min_age: float) -> int:

@@ -208,6 +208,16 @@ CSRF_TRUSTED_ORIGINS = env.list(
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
 BROKER_CONNECT_TIMEOUT = env.float("BROKER_CONNECT_TIMEOUT", default=2.0)
 
+# --- The outbox relay (shared/outbox, ADRs 0091-0093), the same in every service ---
+# How long the relay waits for the broker's confirms of one batch (seconds).
+OUTBOX_CONFIRM_TIMEOUT = env.float("OUTBOX_CONFIRM_TIMEOUT", default=2.0)
+# The relay sleeps on its wake channel (a Redis PUBLISH after each commit that wrote rows)
+# and sweeps anyway after this many seconds: the fallback when a wake is lost.
+OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=0.5)
+OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=200)
+# Where the wake-ups go (Redis pub/sub; channels are per table and database, ADR 0092).
+OUTBOX_WAKE_REDIS_URL = env("OUTBOX_WAKE_REDIS_URL", default=REDIS_URL)
+
 # --- Health: what /readyz checks. Services narrow or extend this list. ---
 READINESS_CHECKS = ["database", "redis", "broker"]
 # Checked and reported, but the instance stays ready without them (see shared/health.py).

@@ -7,6 +7,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from fulfillment_support import drain_status_events, order_payload, reserve
 
 from fulfillment_service.fulfillment.errors import GatewayUnavailable
@@ -215,7 +216,9 @@ def test_unpublished_events_survive_a_broker_outage_and_the_relay_publishes_them
         (1, None),
     ]
     assert "Connection refused" in OutboxEvent.objects.first().last_error
+    assert outbox_publish() == 0  # backing off: not due yet
 
+    OutboxEvent.objects.update(next_attempt_at=timezone.now())
     assert outbox_publish() == 2
     assert [e["status"] for e in drain_status_events(publish=False)] == ["paid", "fulfilled"]
     assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 0
@@ -241,7 +244,7 @@ def test_the_relay_process_publishes_committed_events(stock, inventory, tmp_path
     from flashops.processes import ManagedProcess
 
     relay = ManagedProcess(
-        [sys.executable, "manage.py", "fulfillment", "relay_outbox", "--poll", "0.2"],
+        [sys.executable, "manage.py", "fulfillment", "outbox_relay", "--interval", "0.2"],
         env={
             "DJANGO_ENV": "test",
             "FULFILLMENT_DATABASE_URL": worker_database_url(),
@@ -253,7 +256,7 @@ def test_the_relay_process_publishes_committed_events(stock, inventory, tmp_path
         log_path=tmp_path / "relay.log",
     ).start()
     try:
-        wait_until(lambda: "polling" in relay.log(), timeout=30, what="the relay")
+        wait_until(lambda: "outbox relay: started" in relay.log(), timeout=30, what="the relay")
         stock(**{"SKU-A": 10})
         payload = order_payload({"SKU-A": 1}, shopper_id="test-decline-relay")
         started = time.monotonic()
@@ -269,4 +272,4 @@ def test_the_relay_process_publishes_committed_events(stock, inventory, tmp_path
         assert OutboxEvent.objects.get().published_at is not None
     finally:
         relay.stop()
-    assert "relay: stopped after publishing 1 event(s)" in relay.log()
+    assert "outbox relay: done - published 1, failed 0, 0 still waiting" in relay.log()

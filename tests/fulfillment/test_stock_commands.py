@@ -166,6 +166,7 @@ def test_maintain_round_republishes_the_outbox_and_exports_drift_for_the_web_pro
     OutboxEvent.objects.create(
         order_id="00000000-0000-0000-0000-000000000001",
         task_name="order.apply_status",
+        queue="order",
         payload={
             "type": "order.status_changed",
             "version": 1,

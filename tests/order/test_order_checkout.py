@@ -15,6 +15,7 @@ from django.test import Client
 from django.utils import timezone
 
 from order_service.orders.models import IdempotencyKey, Order, OrderLine, OutboxMessage
+from order_service.orders.outbox import outbox_relay_batch
 from shared import messages
 
 pytestmark = pytest.mark.django_db
@@ -75,8 +76,13 @@ def test_checkout_accepts_and_hands_off(
     ]
     assert client.get("/api/cart").json()["lines"] == []
 
-    # Published after commit, confirmed, marked; the message is the OrderAccepted contract.
+    # Written with the order; the request does not publish: the relay (the only publisher,
+    # woken after the commit) does, confirmed, and marks it. The OrderAccepted contract.
     message = OutboxMessage.objects.get(order=order)
+    assert message.published_at is None
+    assert fulfillment_queue.count() == 0
+    assert outbox_relay_batch(limit=10).published == 1
+    message.refresh_from_db()
     assert message.published_at is not None
     delivered = fulfillment_queue.drain()
     assert [(m["task"], m["id"]) for m in delivered] == [

@@ -801,7 +801,7 @@ def test_compose_defines_the_platform():
         "catalog", "order", "fulfillment",
         "order-worker", "fulfillment-worker", "flower", "edge",
         # background processes (tests/system/test_process_parity.py)
-        "order-outbox-relay", "fulfillment-relay", "fulfillment-maintain",
+        "order-outbox-relay", "fulfillment-outbox-relay", "fulfillment-maintain",
         "catalog-publish-offers",
         # the mesh (issue 6): Consul Connect and the two Envoy sidecars
         "consul", "consul-config",
@@ -825,7 +825,7 @@ def test_every_manage_py_command_exists():
     } | {
         ("catalog", "publish_offers"),
         ("order", "outbox_relay"),
-        ("fulfillment", "relay_outbox"),
+        ("fulfillment", "outbox_relay"),
         ("fulfillment", "maintain"),
     }
     for service, command in sorted(pairs):

@@ -193,7 +193,7 @@ def test_k8s_covers_every_long_running_role_and_scales_them():
     _, docs = load_k8s(ROOT)
     assert set(by_kind(docs, "Deployment")) == {
         "catalog", "order", "fulfillment", "order-worker", "fulfillment-worker", "flower",
-        "order-outbox-relay", "fulfillment-relay", "fulfillment-maintain",
+        "order-outbox-relay", "fulfillment-outbox-relay", "fulfillment-maintain",
     }  # fmt: skip
     assert set(by_kind(docs, "Job")) == {"catalog-migrate", "order-migrate", "fulfillment-migrate"}
     assert set(by_kind(docs, "CronJob")) == {"catalog-publish-offers"}

@@ -37,7 +37,7 @@ EXPECTED_TARGETS = {
     "order": 2,
     "fulfillment": 1,
     "order_outbox_relay": 1,
-    "fulfillment_relay": 1,
+    "fulfillment_outbox_relay": 1,
     "fulfillment_maintain": 1,
     "envoy": 2,
     "nginx": 1,

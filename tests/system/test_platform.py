@@ -221,7 +221,7 @@ def test_ctrl_c_stops_every_process(platform):
         "flashops.supervisor reaper",
         "gunicorn",
         "order outbox_relay",
-        "fulfillment relay_outbox",
+        "fulfillment outbox_relay",
         "fulfillment maintain",
         "publish_offers",
         "order_service.config.celery_app worker",

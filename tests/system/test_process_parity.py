@@ -196,9 +196,14 @@ def management_commands(root: Path) -> dict[tuple[str, str], Path]:
     return found
 
 
-def handles_sigterm(path: Path) -> bool:
-    """A command that installs a SIGTERM handler is a long-running loop."""
+def handles_sigterm(path: Path, root: Path) -> bool:
+    """A command that installs a SIGTERM handler is a long-running loop: in its own file,
+    or in the shared command base it builds on (e.g. shared/outbox/command.py)."""
     for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("shared."):
+            base = root / (node.module.replace(".", "/") + ".py")
+            if base.is_file() and base != path and handles_sigterm(base, root):
+                return True
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
@@ -271,7 +276,7 @@ def check_parity(root: Path) -> list[str]:
                 if not any(classes)
                 else f"{label}: accounted for twice"
             )
-        if handles_sigterm(path) and key not in deployed:
+        if handles_sigterm(path, root) and key not in deployed:
             problems.append(f"{label}: a long-running loop (handles SIGTERM) not in the Procfile")
     for key in sorted(set(PERIODIC) | set(ONE_OFF)):
         if key not in commands:
@@ -321,14 +326,14 @@ def test_the_procfile_is_read_as_the_runner_reads_it():
     deployed = set(processes) - set(LOCAL_ONLY)
     assert deployed == {
         "catalog", "order", "fulfillment", "order_outbox_relay", "order_worker",
-        "fulfillment_worker", "fulfillment_relay", "fulfillment_maintain", "flower",
+        "fulfillment_worker", "fulfillment_outbox_relay", "fulfillment_maintain", "flower",
     }  # fmt: skip
 
 
 def test_long_running_commands_are_recognised():
     commands = management_commands(ROOT)
-    assert {k for k, p in commands.items() if handles_sigterm(p)} == {
-        ("order", "outbox_relay"), ("fulfillment", "relay_outbox"), ("fulfillment", "maintain"),
+    assert {k for k, p in commands.items() if handles_sigterm(p, ROOT)} == {
+        ("order", "outbox_relay"), ("fulfillment", "outbox_relay"), ("fulfillment", "maintain"),
     }  # fmt: skip
     assert len(commands) == 14
 
@@ -408,7 +413,7 @@ def test_parity_check_fails_on_a_broken_copy(broken):
     path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
     # a new loop command that nobody deploys, and an idempotency clean-up the relay dropped
     commands = broken / "fulfillment_service" / "fulfillment" / "management" / "commands"
-    shutil.copy(commands / "relay_outbox.py", commands / "relay_more.py")
+    shutil.copy(commands / "outbox_relay.py", commands / "relay_more.py")
     relay = broken / "order_service" / "orders" / "management" / "commands" / "outbox_relay.py"
     relay.write_text(relay.read_text().replace("idempotency_keys_expire()", "0"))
     # a local-only entry that went away from the Procfile
@@ -442,7 +447,7 @@ def test_parity_check_fails_on_a_broken_copy(broken):
 BACKGROUND_ROLES = {
     # compose service: (release job, what its log says once it works, stop grace in compose)
     "order-outbox-relay": ("order-migrate", "outbox relay: started"),
-    "fulfillment-relay": ("fulfillment-migrate", "relay: polling the outbox every 0.2s"),
+    "fulfillment-outbox-relay": ("fulfillment-migrate", "outbox relay: started"),
     "fulfillment-maintain": (
         "fulfillment-migrate",
         "outbox: 0 re-published; stock: 0 skus, 0 drifting, 0 unknown, 0 repaired",
@@ -454,7 +459,7 @@ BACKGROUND_ROLES = {
 # Background roles that serve their own metrics (METRICS_PORT), and a metric each serves.
 SERVES_METRICS = {
     "order-outbox-relay": 'outbox_backlog_messages{service="order"} 0.0',
-    "fulfillment-relay": 'outbox_backlog_messages{service="fulfillment"} 0.0',
+    "fulfillment-outbox-relay": 'outbox_backlog_messages{service="fulfillment"} 0.0',
     "fulfillment-maintain": "fulfillment_stock_drift_skus",
 }
 

@@ -88,7 +88,7 @@ def test_rendered_local_configuration_is_valid(tmp_path):
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(jobs) == {
         "prometheus", "catalog", "order", "fulfillment", "order_outbox_relay",
-        "fulfillment_relay", "fulfillment_maintain", "envoy", "nginx", "rabbitmq", "redis",
+        "fulfillment_outbox_relay", "fulfillment_maintain", "envoy", "nginx", "rabbitmq", "redis",
         "postgres", "celery",
     }  # fmt: skip
     targets = {

@@ -61,7 +61,8 @@ FULFILLMENT_MAX_RETRIES = env.int("FULFILLMENT_MAX_RETRIES", default=6)
 FULFILLMENT_RETRY_BASE_SECONDS = env.float("FULFILLMENT_RETRY_BASE_SECONDS", default=1.0)
 FULFILLMENT_RETRY_MAX_SECONDS = env.float("FULFILLMENT_RETRY_MAX_SECONDS", default=60.0)
 # Status events go out through the outbox relay process (manage.py fulfillment
-# relay_outbox); INLINE also publishes right after each order's commit from the worker.
+# outbox_relay, woken after each commit; shared/outbox); INLINE also publishes from the
+# worker right after each order's commit (a sweep of that order's events).
 FULFILLMENT_OUTBOX_INLINE = env.bool("FULFILLMENT_OUTBOX_INLINE", default=False)
 # The maintenance loop re-publishes outbox events older than this (relay down).
 FULFILLMENT_OUTBOX_GRACE_SECONDS = env.float("FULFILLMENT_OUTBOX_GRACE_SECONDS", default=10.0)

@@ -65,17 +65,9 @@ CART_MAX_LINES = env.int("CART_MAX_LINES", default=50)
 API_MAX_STRING_LENGTH = env.int("API_MAX_STRING_LENGTH", default=1024)
 CART_MAX_QUANTITY = env.int("CART_MAX_QUANTITY", default=99)  # when the offer has no limit
 
-# --- Outbox: publish after commit, the relay re-publishes what was not confirmed ---
-OUTBOX_CONFIRM_TIMEOUT = env.float("OUTBOX_CONFIRM_TIMEOUT", default=2.0)
-# After an inline publish fails, requests leave publishing to the relay for this long.
-OUTBOX_INLINE_BACKOFF = env.float("OUTBOX_INLINE_BACKOFF", default=2.0)
-# The relay leaves a fresh message to the request that wrote it for this long (seconds); it
-# must exceed BROKER_CONNECT_TIMEOUT + OUTBOX_CONFIRM_TIMEOUT (ADR 0021).
-OUTBOX_RELAY_GRACE = env.float("OUTBOX_RELAY_GRACE", default=10.0)
+# --- Outbox: the relay (shared/outbox; OUTBOX_* in shared/settings/base.py) ---
 # A reservation with no order this long (seconds, over two sweeps) is given back by the relay.
 ORPHAN_RESERVATION_AGE = env.float("ORPHAN_RESERVATION_AGE", default=120.0)
-OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=1.0)
-OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=100)
 
 # --- Rate limits in the app (second layer behind NGINX's limit_req); django-ratelimit rates ---
 RATELIMIT_USE_CACHE = "default"

@@ -1,12 +1,12 @@
 """Fault injection for tests/order/test_order_outbox.py, run as its own process.
 
 Places one order through the real checkout service, then dies by SIGKILL at the moment the
-transaction has committed and the message would be published. The service code has no
-fault hook: this script replaces the after-commit publish step of *this process only*.
+transaction has committed and the relay would be woken. The service code has no fault
+hook: this script replaces the after-commit wake-up of *this process only*.
 
     python tests/order/helpers/checkout_then_die.py SKU QUANTITY IDEMPOTENCY_KEY [WHEN]
 
-WHEN is ``after-commit`` (default: the order is written, not yet published) or
+WHEN is ``after-commit`` (default: the order is written, the relay not woken) or
 ``after-reserve`` (the stock is reserved in Redis, the order not yet written).
 """
 
@@ -39,7 +39,7 @@ sku, quantity, key = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 if (sys.argv[4] if len(sys.argv) > 4 else "after-commit") == "after-reserve":
     services._order_record = die_before_writing
 else:
-    services._publish_after_commit = die_before_publishing
+    services.outbox_wake = die_before_publishing
 services.order_checkout(
     shopper=Shopper(shopper_id="anon:killed-process"),
     items={sku: quantity},
