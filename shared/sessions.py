@@ -41,7 +41,7 @@ class SessionStore(CacheSessionStore):
     before it adds it, yet the add itself (SET NX) already refuses a taken key and
     ``create()`` then draws another. A new shopper's first checkout saves that trip. The
     key: 160 random bits in lowercase base32, 32 characters out of Django's own alphabet
-    (10 µs here against 175 µs for ``get_random_string``'s ``secrets.choice`` per character)."""
+    (10 us here against 175 us for ``get_random_string``'s ``secrets.choice`` per character)."""
 
     def _get_new_session_key(self) -> str:
         return base64.b32encode(secrets.token_bytes(20)).decode().lower()
