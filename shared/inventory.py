@@ -43,6 +43,8 @@ from typing import Any, cast
 
 import redis
 
+from shared.offers import offer_key
+
 AVAILABLE_PREFIX = "inv:{"
 AVAILABLE_SUFFIX = "}:available"
 LOW_STOCK_THRESHOLD = 10
@@ -85,10 +87,26 @@ class ReserveLine:
 
 
 @dataclass(frozen=True)
+class ReserveGuard:
+    """An in-flight lock and a replay marker taken with a reservation (checkout's
+    Idempotency-Key, ADR 0097): the same Redis, the same round trip."""
+
+    lock_key: str
+    marker_key: str
+    token: str
+    lock_ttl: int
+
+
+@dataclass(frozen=True)
 class ReserveResult:
     ok: bool
-    code: str = "OK"  # OK | DUPLICATE | PAUSED | MISSING | SOLD_OUT | LIMIT_EXCEEDED
+    # OK | DUPLICATE | PAUSED | MISSING | SOLD_OUT | LIMIT_EXCEEDED; with a guard also IN_USE and
+    # REPLAY; with offers read also CHECK (an offer refuses a line; nothing reserved)
+    code: str = "OK"
     sku: str | None = None
+    marker: str | None = None  # REPLAY: the marker's value
+    # With offers read: each line's offer hash as the script saw it ({} when missing).
+    offers: dict[str, dict[str, str]] | None = None
 
 
 @cache
@@ -104,6 +122,7 @@ class Inventory:
         self._reserve = client.register_script(_script_source("reserve"))
         self._release = client.register_script(_script_source("release"))
         self._restock = client.register_script(_script_source("restock"))
+        self._unlock = client.register_script(_script_source("unlock"))
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Inventory:
@@ -151,30 +170,86 @@ class Inventory:
         shopper_id: str,
         lines: list[ReserveLine],
         shopper_ttl: int = 0,
+        guard: ReserveGuard | None = None,
+        offer_limits: int = 0,
     ) -> ReserveResult:
-        """Reserve every line or none, counting the per-shopper limit atomically."""
+        """Reserve every line or none, counting the per-shopper limit atomically.
+
+        With ``guard``, first take its lock (else ``IN_USE``) and answer ``REPLAY`` from its
+        marker when there is one; the lock stays taken only when the result is OK (release
+        it with :meth:`guard_finish` or :meth:`release`). With ``offer_limits`` > 0, read
+        every line's offer in the same script: a line's limit is its offer's
+        ``per_shopper_limit`` (``offer_limits`` units when it has none) and nothing is
+        reserved (``CHECK``) when an offer is missing, inactive, in another currency than
+        the others, or refuses the quantity. One round trip whatever the options.
+        """
         if not lines:
             raise ValueError("nothing to reserve")
         skus = [line.sku for line in lines]
         if len(set(skus)) != len(skus):
             raise ValueError("each sku may appear once per reservation")
-        keys = [reservation_key(reservation_id), EPOCH_KEY]
+        keys = [reservation_key(reservation_id)]
+        keys += [guard.lock_key, guard.marker_key] if guard else ["", ""]
         args: list[str | int] = [len(lines), int(shopper_ttl)]
+        args += [guard.token, guard.lock_ttl] if guard else ["", 0]
+        args.append(int(offer_limits))
         for line in lines:
-            if line.quantity <= 0:
+            if line.quantity <= 0 and not offer_limits:
                 raise ValueError(f"quantity must be positive for {line.sku}")
             keys += [available_key(line.sku), shopper_key(line.sku, shopper_id)]
+            keys.append(offer_key(line.sku))
             args += [line.quantity, line.per_shopper_limit, line.sku]
+        keys.append(EPOCH_KEY)  # always the last key (reserve.lua)
         result = self._reserve(keys=keys, args=args)
         code = result[0]
-        return ReserveResult(ok=code == "OK", code=code, sku=result[1] if len(result) > 1 else None)
+        if code in ("IN_USE", "PAUSED"):
+            return ReserveResult(ok=False, code=code)
+        if code == "REPLAY":
+            return ReserveResult(ok=False, code=code, marker=result[1])
+        offers = None
+        if offer_limits:
+            offers = {
+                sku: dict(zip(raw[::2], raw[1::2], strict=True))
+                for sku, raw in zip(skus, result[2:], strict=True)
+            }
+        return ReserveResult(ok=code == "OK", code=code, sku=result[1] or None, offers=offers)
 
-    def release(self, *, reservation_id: str | uuid.UUID) -> int:
-        """Give the units back (idempotent); returns how many were given back."""
-        return int(
-            self._release(
-                keys=[reservation_key(reservation_id)], args=[AVAILABLE_PREFIX, AVAILABLE_SUFFIX]
+    def release(self, *, reservation_id: str | uuid.UUID, guard: ReserveGuard | None = None) -> int:
+        """Give the units back (idempotent); returns how many were given back. With
+        ``guard``, release its lock in the same round trip."""
+        if guard is None:
+            return int(
+                self._release(
+                    keys=[reservation_key(reservation_id)],
+                    args=[AVAILABLE_PREFIX, AVAILABLE_SUFFIX],
+                )
             )
+        pipe = self.client.pipeline(transaction=False)
+        self._release(
+            keys=[reservation_key(reservation_id)],
+            args=[AVAILABLE_PREFIX, AVAILABLE_SUFFIX],
+            client=pipe,
+        )
+        self._unlock(
+            keys=[guard.lock_key, guard.marker_key], args=[guard.token, "", 0, 0], client=pipe
+        )
+        return int(pipe.execute()[0])
+
+    def guard_finish(
+        self,
+        *,
+        guard: ReserveGuard,
+        marker: str = "",
+        marker_ttl: int = 0,
+        extend_counters: list[str] | None = None,
+        counter_ttl: int = 0,
+    ) -> None:
+        """Release the guard's lock (if still ours), remembering ``marker`` for
+        ``marker_ttl`` seconds and lengthening the given shopper counters to
+        ``counter_ttl``: one round trip."""
+        self._unlock(
+            keys=[guard.lock_key, guard.marker_key, *(extend_counters or [])],
+            args=[guard.token, marker, int(marker_ttl), int(counter_ttl)],
         )
 
     def commit(self, *, reservation_id: str | uuid.UUID) -> bool:

@@ -218,10 +218,6 @@ def idempotency_key_find(*, shopper_id: str, key: str) -> IdempotencyKey | None:
     return IdempotencyKey.objects.filter(shopper_id=shopper_id, key=key).first()
 
 
-def idempotency_key_get(*, shopper_id: str, key: str, now: datetime) -> IdempotencyKey | None:
-    return IdempotencyKey.objects.filter(shopper_id=shopper_id, key=key, expires_at__gt=now).first()
-
-
 @dataclass(frozen=True)
 class OutboxBacklog:
     pending: int

@@ -1,14 +1,18 @@
 """Writes of the order service: cart changes, checkout, the outbox, order status.
 
-Checkout (docs/order.md, ADRs 0020-0023) in order:
+Checkout (docs/order.md, ADRs 0020-0023, 0097) in order:
 
-1. an Idempotency-Key already answered is replayed (same body) or refused (other body);
-2. every line is validated against the offer read model (sku, sale window, limit, price);
-3. all lines are reserved in Redis by one Lua script (all or none, per-shopper limit);
-4. Order, lines, idempotency key and outbox message are written in one statement (atomic);
-   if that fails the reservation is released;
-5. after commit the outbox relay is woken (a Redis PUBLISH) and publishes the message
-   (publisher confirms, mandatory; shared/outbox, ADRs 0091-0093).
+1. one Lua script takes the Idempotency-Key's lock, answers a replay from the key's Redis
+   marker (same body) or refuses it (other body), reads every line's offer and reserves
+   all lines or none (per-shopper limits from the offers);
+2. every line is validated against the offers the script read (sku, sale window, limit,
+   price); a refused line gives the reservation back;
+3. Order, lines, idempotency key and outbox message are written in one statement (atomic);
+   the key's unique constraint is the guarantee behind the marker (a clash replays the
+   stored answer); if the write fails the reservation is released;
+4. the answer is remembered in the marker and the lock released (one round trip);
+5. after commit the message is published (publisher confirms, mandatory); what could not be
+   published is left to the outbox relay.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -37,14 +41,20 @@ from order_service.orders.selectors import (
     cart_line_check,
     cart_stock_get,
     idempotency_key_find,
-    idempotency_key_get,
     offer_line_price,
     offers_check_paused,
     offers_get,
 )
-from order_service.orders.stores import inventory, locks_client
+from order_service.orders.stores import inventory
 from shared import messages
-from shared.inventory import ReserveLine, reservation_key
+from shared.inventory import (
+    ReserveGuard,
+    ReserveLine,
+    ReserveResult,
+    reservation_key,
+    shopper_key,
+)
+from shared.offers import Offer
 
 logger = logging.getLogger(__name__)
 
@@ -155,38 +165,60 @@ def _checkout(
     now: datetime | None,
 ) -> CheckoutResult:
     now = now or timezone.now()
-    with _idempotency_lock(shopper=shopper, key=idempotency_key):
-        # Under the lock: a twin request has either finished (its answer is stored) or is
-        # refused by the lock; one query either way.
-        stored = idempotency_key_find(shopper_id=shopper.shopper_id, key=idempotency_key)
-        if stored is not None and stored.expires_at > now:
-            return _replay(stored, fingerprint=fingerprint)
-        lines = _checkout_lines(items=items, now=now)
-        order_id = uuid.uuid4()
-        _reserve(order_id=order_id, shopper=shopper, lines=lines, now=now)
-        try:
-            result, _message = _order_record(
-                order_id=order_id,
-                shopper=shopper,
-                lines=lines,
-                idempotency_key=idempotency_key,
-                fingerprint=fingerprint,
-                expired_key_id=stored.pk if stored is not None else None,
-                now=now,
-            )
-        except IntegrityError:
-            inventory().release(reservation_id=order_id)
-            # Only the idempotency key can clash: the other request (whose lock expired) won.
-            stored = idempotency_key_get(
-                shopper_id=shopper.shopper_id, key=idempotency_key, now=timezone.now()
-            )
-            if stored is None:
-                raise
-            return _replay(stored, fingerprint=fingerprint)
-        except BaseException:
-            inventory().release(reservation_id=order_id)
-            raise
-    # Outside the try: from here on the order is committed and its reservation must stay.
+    guard = idempotency_guard(shopper=shopper, key=idempotency_key)
+    if not items:
+        return _replay_empty_cart(
+            shopper=shopper, guard=guard, key=idempotency_key, fingerprint=fingerprint, now=now
+        )
+    order_id = uuid.uuid4()
+    # One round trip (ADR 0097): the key's lock, its replay marker, the offers and the
+    # reservation of every line (all or none, per-shopper limits from the offers).
+    skus = sorted(items)
+    reserved = inventory().reserve(
+        reservation_id=order_id,
+        shopper_id=shopper.shopper_id,
+        lines=[ReserveLine(sku, _units(items[sku])) for sku in skus],
+        shopper_ttl=settings.SHOPPER_COUNTER_TTL,
+        guard=guard,
+        offer_limits=settings.CART_MAX_QUANTITY,
+    )
+    _refuse_unreserved(reserved)
+    if reserved.code == "REPLAY":
+        return _replay(_marker_load(reserved.marker), fingerprint=fingerprint)
+    try:
+        lines = _checkout_lines(items=items, offers=reserved.offers or {}, now=now)
+        if not reserved.ok:
+            _refuse(reserved, lines=lines)  # the script has released the lock already
+    except errors.OrderError as refusal:
+        if reserved.ok:
+            inventory().release(reservation_id=order_id, guard=guard)
+        return _replay_refused(
+            refusal, shopper=shopper, key=idempotency_key, fingerprint=fingerprint, now=now
+        )
+    except BaseException:
+        if reserved.ok:
+            inventory().release(reservation_id=order_id, guard=guard)
+        raise
+    try:
+        result, _message = _order_record(
+            order_id=order_id,
+            shopper=shopper,
+            lines=lines,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            now=now,
+        )
+    except _AnsweredBefore as answered:
+        inventory().release(reservation_id=order_id, guard=guard)
+        return _replay(answered.stored, fingerprint=fingerprint)
+    except BaseException:
+        inventory().release(reservation_id=order_id, guard=guard)
+        raise
+    # From here on the order is committed (or is part of the caller's transaction) and its
+    # reservation must stay.
+    _guard_finish(
+        guard=guard, shopper=shopper, result=result, fingerprint=fingerprint, lines=lines, now=now
+    )
     # Runs at once after the autocommitted statement (or at the end of a caller's
     # transaction): one Redis PUBLISH wakes the relay, which publishes the message; the
     # request never waits on RabbitMQ (ADR 0092). robust: never a failed checkout.
@@ -194,70 +226,151 @@ def _checkout(
     return result
 
 
-def _replay(stored: IdempotencyKey, *, fingerprint: str) -> CheckoutResult:
-    if stored.fingerprint != fingerprint:
+def _refuse_unreserved(reserved: ReserveResult) -> None:
+    """The script's answers that hold no lock and reserved nothing."""
+    if reserved.code == "PAUSED":  # Redis came back empty, not rebuilt yet (ADR 0088)
+        raise errors.SalePaused()
+    if reserved.code == "IN_USE":
+        raise errors.IdempotencyKeyInUse()
+
+
+def _replay_empty_cart(
+    *, shopper: Shopper, guard: ReserveGuard, key: str, fingerprint: str, now: datetime
+) -> CheckoutResult:
+    """Nothing to reserve, but it may be the retry of a cart checkout that emptied the
+    cart: replay that (rare path: the marker, then the database)."""
+    marker = inventory().client.get(guard.marker_key)
+    if marker is not None:
+        return _replay(_marker_load(marker), fingerprint=fingerprint)
+    stored = idempotency_key_find(shopper_id=shopper.shopper_id, key=key)
+    if stored is not None and stored.expires_at > now:
+        return _replay(stored, fingerprint=fingerprint)
+    raise errors.CartEmpty()
+
+
+def _replay_refused(
+    refusal: errors.OrderError, *, shopper: Shopper, key: str, fingerprint: str, now: datetime
+) -> CheckoutResult:
+    """A refusal may be the retry of an order accepted before (sold out or the sale ended
+    since) whose marker is gone: the database says (refusals only)."""
+    stored = idempotency_key_find(shopper_id=shopper.shopper_id, key=key)
+    if stored is not None and stored.expires_at > now:
+        return _replay(stored, fingerprint=fingerprint)
+    raise refusal
+
+
+def _units(quantity: Any) -> int:
+    # Not a positive whole number: 0 reserves nothing, the offer check answers why.
+    ok = isinstance(quantity, int) and not isinstance(quantity, bool) and quantity >= 1
+    return quantity if ok else 0
+
+
+def _replay(stored: IdempotencyKey | dict[str, Any], *, fingerprint: str) -> CheckoutResult:
+    if isinstance(stored, IdempotencyKey):
+        stored = {
+            "fingerprint": stored.fingerprint,
+            "status": stored.response_status,
+            "body": stored.response_body,
+            "order_id": str(stored.order_id),
+        }
+    if stored["fingerprint"] != fingerprint:
         raise errors.IdempotencyKeyReused()
     return CheckoutResult(
-        status=stored.response_status,
-        body=stored.response_body,
-        order_id=stored.order_id,
+        status=stored["status"],
+        body=stored["body"],
+        order_id=uuid.UUID(stored["order_id"]),
         replayed=True,
     )
 
 
-class _idempotency_lock:
-    """Redis SET NX on the key while a checkout runs: a concurrent twin gets 409 at once
-    instead of reserving stock too. The unique constraint stays the real guarantee."""
-
-    _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end"
-
-    def __init__(self, *, shopper: Shopper, key: str):
-        digest = hashlib.sha256(f"{shopper.shopper_id}\0{key}".encode()).hexdigest()[:32]
-        self.name = f"order:idem-lock:{digest}"
-        self.token = uuid.uuid4().hex
-
-    def __enter__(self) -> _idempotency_lock:
-        client = locks_client()
-        if not client.set(self.name, self.token, nx=True, ex=settings.IDEMPOTENCY_LOCK_TTL):
-            raise errors.IdempotencyKeyInUse()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        try:
-            locks_client().eval(self._RELEASE, 1, self.name, self.token)
-        except Exception:  # it expires by itself
-            logger.warning("could not release idempotency lock %s", self.name, exc_info=True)
+def _marker_load(raw: bytes | str | None) -> dict[str, Any]:
+    return json.loads(raw or "{}")
 
 
-def _checkout_lines(*, items: dict[str, int], now: datetime) -> list[PricedLine]:
-    if not items:
-        raise errors.CartEmpty()
+def idempotency_guard(*, shopper: Shopper, key: str) -> ReserveGuard:
+    """The Redis lock held while a checkout with this key runs (a concurrent twin gets 409
+    at once instead of reserving stock too) and the marker remembering its answer (a retry
+    is replayed without a database query). The unique constraint on the key stays the real
+    guarantee: a marker lost with Redis only costs a lookup (ADR 0097)."""
+    digest = hashlib.sha256(f"{shopper.shopper_id}\0{key}".encode()).hexdigest()[:32]
+    return ReserveGuard(
+        lock_key=f"order:idem-lock:{digest}",
+        marker_key=f"order:idem:{digest}",
+        token=uuid.uuid4().hex,
+        lock_ttl=settings.IDEMPOTENCY_LOCK_TTL,
+    )
+
+
+def _guard_finish(
+    *,
+    guard: ReserveGuard,
+    shopper: Shopper,
+    result: CheckoutResult,
+    fingerprint: str,
+    lines: list[PricedLine],
+    now: datetime,
+) -> None:
+    marker = json.dumps(
+        {
+            "fingerprint": fingerprint,
+            "status": result.status,
+            "body": result.body,
+            "order_id": str(result.order_id),
+        }
+    )
+    # The per-shopper counters must outlive the sale, or a shopper could buy again later:
+    # the script gave them SHOPPER_COUNTER_TTL; a longer sale lengthens them here.
+    ends = [line.sale_ends_at for line in lines if line.sale_ends_at is not None]
+    ttl = int((max(ends) - now).total_seconds()) + 24 * 3600 if ends else 0
+    counters = []
+    if ttl > settings.SHOPPER_COUNTER_TTL:
+        counters = [shopper_key(line.sku, shopper.shopper_id) for line in lines]
+    if connection.in_atomic_block:
+        # The caller's transaction may still roll back: remember the answer only once it
+        # has committed; the lock (and the counters' life) cannot wait for that.
+        _guard_release(guard=guard, marker="", counters=counters, counter_ttl=ttl)
+        transaction.on_commit(lambda: _guard_release(guard=guard, marker=marker), robust=True)
+    else:
+        _guard_release(guard=guard, marker=marker, counters=counters, counter_ttl=ttl)
+
+
+def _guard_release(
+    *, guard: ReserveGuard, marker: str, counters: list[str] | None = None, counter_ttl: int = 0
+) -> None:
+    try:
+        inventory().guard_finish(
+            guard=guard,
+            marker=marker,
+            marker_ttl=settings.IDEMPOTENCY_KEY_TTL,
+            extend_counters=counters,
+            counter_ttl=counter_ttl,
+        )
+    except Exception:
+        logger.warning("could not release idempotency lock %s", guard.lock_key, exc_info=True)
+
+
+def _checkout_lines(
+    *, items: dict[str, int], offers: dict[str, dict[str, str]], now: datetime
+) -> list[PricedLine]:
     skus = sorted(items)
-    offers = offers_get(skus=skus)
-    offers_check_paused(offers=offers)
-    lines = [offer_line_price(offer=offers[s], sku=s, quantity=items[s], now=now) for s in skus]
+    parsed = {s: Offer.from_hash(offers[s]) if offers.get(s) else None for s in skus}
+    offers_check_paused(offers=parsed)
+    lines = [
+        offer_line_price(
+            offer=parsed[s],
+            sku=s,
+            quantity=items[s],
+            now=now,
+        )
+        for s in skus
+    ]
     currencies = {line.currency for line in lines}
     if len(currencies) != 1:
         raise errors.MixedCurrency(currencies=sorted(currencies))
     return lines
 
 
-def _reserve(
-    *, order_id: uuid.UUID, shopper: Shopper, lines: list[PricedLine], now: datetime
-) -> None:
-    ends = [line.sale_ends_at for line in lines if line.sale_ends_at is not None]
-    # The per-shopper counters must outlive the sale, or a shopper could buy again later.
-    ttl = settings.SHOPPER_COUNTER_TTL
-    if ends:
-        ttl = max(ttl, int((max(ends) - now).total_seconds()) + 24 * 3600)
-    result = inventory().reserve(
-        reservation_id=order_id,
-        shopper_id=shopper.shopper_id,
-        lines=[ReserveLine(line.sku, line.quantity, line.per_shopper_limit) for line in lines],
-        shopper_ttl=ttl,
-    )
-    if result.ok:
-        return
+def _refuse(result: ReserveResult, *, lines: list[PricedLine]) -> NoReturn:
     by_sku = {line.sku: line for line in lines}
     if result.code == "SOLD_OUT":
         raise errors.SoldOut(sku=result.sku)
@@ -281,7 +394,6 @@ def _order_record(
     lines: list[PricedLine],
     idempotency_key: str,
     fingerprint: str,
-    expired_key_id: int | None,
     now: datetime,
 ) -> tuple[CheckoutResult, OutboxMessage]:
     currency = lines[0].currency
@@ -326,12 +438,19 @@ def _order_record(
         "response_body": body,
         "now": now,
     }
-    if expired_key_id is None:
-        _order_insert(**insert)  # autocommit: one statement, one round trip, all or nothing
-    else:
+    try:
+        _order_insert_once(**insert)  # autocommit: one statement, one round trip
+    except IntegrityError:
+        # Only the idempotency key can clash: its marker was lost (Redis restarted, or the
+        # process died before writing it) or the remembered answer has expired.
+        stored = idempotency_key_find(shopper_id=shopper.shopper_id, key=idempotency_key)
+        if stored is None:
+            raise
+        if stored.expires_at > timezone.now():
+            raise _AnsweredBefore(stored) from None
         with transaction.atomic():
             # An expired key may be reused: forget the old answer first (rare path).
-            IdempotencyKey.objects.filter(pk=expired_key_id).delete()
+            IdempotencyKey.objects.filter(pk=stored.pk, expires_at__lte=now).delete()
             _order_insert(**insert)
     return CheckoutResult(status=202, body=body, order_id=order_id, replayed=False), message
 
@@ -364,6 +483,22 @@ INSERT INTO orders_idempotencykey
 VALUES (%(shopper_id)s, %(key)s, %(fingerprint)s, %(order_id)s, 202, %(body)s::jsonb,
         %(now)s, %(expires_at)s)
 """
+
+
+class _AnsweredBefore(Exception):
+    def __init__(self, stored: IdempotencyKey):
+        super().__init__(stored.key)
+        self.stored = stored
+
+
+def _order_insert_once(**insert: Any) -> None:
+    """The insert alone (autocommit), or in a savepoint inside a caller's transaction so
+    that a clash of the key leaves that transaction usable."""
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            _order_insert(**insert)
+    else:
+        _order_insert(**insert)
 
 
 def _order_insert(

@@ -2,7 +2,8 @@
 
 * the inventory read model (``INVENTORY_REDIS_URL``: shared.inventory) - reservations;
 * the offer read model the catalog publishes (``OFFERS_REDIS_URL``: shared.offers);
-* short-lived checkout locks on Idempotency-Keys (``REDIS_URL``, the service's own cache).
+* checkout's Idempotency-Key locks and replay markers live in the inventory Redis, taken
+  in the reservation's own script (ADR 0097).
 """
 
 from __future__ import annotations
@@ -32,8 +33,3 @@ def inventory() -> Inventory:
 @cache
 def offers_client() -> redis.Redis:
     return _client(settings.OFFERS_REDIS_URL)
-
-
-@cache
-def locks_client() -> redis.Redis:
-    return _client(settings.REDIS_URL)

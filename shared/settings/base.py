@@ -166,7 +166,8 @@ def redis_caches(service: str) -> dict:
     }
 
 
-SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+# Django's cache store, creating a session in one round trip (shared/sessions.py).
+SESSION_ENGINE = "shared.sessions"
 SESSION_CACHE_ALIAS = "sessions"
 SESSION_COOKIE_NAME = "flashsale_session"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=7 * 24 * 3600)

@@ -259,24 +259,30 @@ def test_expired_keys_are_forgotten_and_cleaned_up(client, sale, settings):
 
 
 def test_a_key_in_flight_is_refused_not_reserved_twice(client, sale, redis_client):
-    from order_service.orders.services import _idempotency_lock
-    from order_service.orders.stores import locks_client
+    from order_service.orders.cart import Shopper
+    from order_service.orders.services import idempotency_guard
 
     a = sale.sku("A", stock=10)
     checkout(client, {"items": [{"sku": a, "quantity": 1}]}, key="first")
     shopper_id = client.session["shopper_id"]
-    from order_service.orders.cart import Shopper
-
-    lock = _idempotency_lock(shopper=Shopper(shopper_id=shopper_id), key="busy")
-    with lock:
-        r = checkout(client, {"items": [{"sku": a, "quantity": 1}]}, key="busy")
+    guard = idempotency_guard(shopper=Shopper(shopper_id=shopper_id), key="busy")
+    # Another request of this shopper with this key is running: it holds the lock.
+    assert redis_client.set(guard.lock_key, "the-other-request", nx=True, ex=30)
+    r = checkout(client, {"items": [{"sku": a, "quantity": 1}]}, key="busy")
     assert (r.status_code, r.json()["code"], r["Retry-After"]) == (
         409,
         "IDEMPOTENCY_KEY_IN_USE",
         "1",
     )
     assert sale.available(a) == 9
-    assert locks_client().get(lock.name) is None
+    assert len(sale.reservations()) == 1
+    # The refusal left the other request's lock alone; once it is gone the key works.
+    assert redis_client.get(guard.lock_key) == "the-other-request"
+    redis_client.delete(guard.lock_key)
+    r = checkout(client, {"items": [{"sku": a, "quantity": 1}]}, key="busy")
+    assert r.status_code == 202
+    assert redis_client.get(guard.lock_key) is None
+    assert sale.available(a) == 8
 
 
 def test_failure_to_record_releases_the_reservation(client, sale, monkeypatch):

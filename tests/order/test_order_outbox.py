@@ -56,7 +56,7 @@ def test_process_killed_after_commit_before_publish_relay_delivers(
 ):
     a = sale.sku("A", stock=5)
     proc = subprocess.run(
-        [sys.executable, str(REPO / "tests/order/helpers/checkout_then_die.py"), a, "2", "k"],
+        [sys.executable, str(REPO / "tests/order/helpers/checkout_then_die.py"), a, "2", f"k-{a}"],
         env=process_env(),
         cwd=REPO,
         capture_output=True,
@@ -104,7 +104,7 @@ def test_process_killed_between_reservation_and_write_gets_its_units_back(sale):
             str(REPO / "tests/order/helpers/checkout_then_die.py"),
             a,
             "2",
-            "k",
+            f"k-{a}",  # the key's replay marker outlives the test's rows: one key per test
             "after-reserve",
         ],
         env=process_env(),
@@ -119,7 +119,10 @@ def test_process_killed_between_reservation_and_write_gets_its_units_back(sale):
     assert Order.objects.count() == 0
     # A live order's reservation beside it must survive the sweep.
     live = order_checkout(
-        shopper=Shopper(shopper_id="anon:live"), items={a: 1}, idempotency_key="x", fingerprint="f"
+        shopper=Shopper(shopper_id="anon:live"),
+        items={a: 1},
+        idempotency_key=f"x-{a}",
+        fingerprint="f",
     )
 
     seen: dict[str, float] = {}

@@ -22,7 +22,13 @@ def test_caches_and_sessions_are_redis():
         assert caches[alias].get("probe") == "v"
         client = caches[alias].client.get_client()
         assert client.ping() is True
-    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.cache"
+    # Django's cache store (shared.sessions only skips its redundant EXISTS on create).
+    assert settings.SESSION_ENGINE == "shared.sessions"
+    from django.contrib.sessions.backends.cache import SessionStore as CacheSessionStore
+
+    from shared.sessions import SessionStore
+
+    assert issubclass(SessionStore, CacheSessionStore)
 
 
 def test_broker_is_rabbitmq():

@@ -18,6 +18,12 @@ INSTALLED_APPS = [
 
 DATABASES = {"default": database("order", "orders")}
 CACHES = redis_caches("order")
+# django-ratelimit's counters: same Redis and keys as ``default``, one round trip per
+# counter (shared/ratecache.py, ADR 0098).
+CACHES["ratelimit"] = {
+    **CACHES["default"],
+    "BACKEND": "shared.ratecache.RateCounterCache",
+}
 
 # Behind the edge each service lives under its own prefix for admin and static files.
 STATIC_URL = "/static/order/"
@@ -70,7 +76,7 @@ CART_MAX_QUANTITY = env.int("CART_MAX_QUANTITY", default=99)  # when the offer h
 ORPHAN_RESERVATION_AGE = env.float("ORPHAN_RESERVATION_AGE", default=120.0)
 
 # --- Rate limits in the app (second layer behind NGINX's limit_req); django-ratelimit rates ---
-RATELIMIT_USE_CACHE = "default"
+RATELIMIT_USE_CACHE = "ratelimit"
 RATELIMIT_CHECKOUT_SHOPPER = env("RATELIMIT_CHECKOUT_SHOPPER", default="10/m")
 RATELIMIT_CHECKOUT_IP = env("RATELIMIT_CHECKOUT_IP", default="120/m")
 RATELIMIT_API_SHOPPER = env("RATELIMIT_API_SHOPPER", default="120/m")
