@@ -50,6 +50,9 @@ FULFILLMENT_RETRY_BASE_SECONDS = env.float("FULFILLMENT_RETRY_BASE_SECONDS", def
 FULFILLMENT_RETRY_MAX_SECONDS = env.float("FULFILLMENT_RETRY_MAX_SECONDS", default=60.0)
 # Status events go out through the outbox relay process (manage.py fulfillment
 # relay_outbox); INLINE also publishes right after each order's commit from the worker.
+# The drain (docs/fulfillment.md, ADR 0094): provider calls of a batch overlapped on this
+# many threads per worker process (1: one after the other).
+FULFILLMENT_CHARGE_CONCURRENCY = env.int("FULFILLMENT_CHARGE_CONCURRENCY", default=8)
 FULFILLMENT_OUTBOX_INLINE = env.bool("FULFILLMENT_OUTBOX_INLINE", default=False)
 # The maintenance loop re-publishes outbox events older than this (relay down).
 FULFILLMENT_OUTBOX_GRACE_SECONDS = env.float("FULFILLMENT_OUTBOX_GRACE_SECONDS", default=10.0)
