@@ -285,7 +285,8 @@ def run(args, env, db_url, broker_url, workdir) -> int:
     )
     say(
         f"\nSUMMARY orders={done} drain={rate:.0f} orders/s pgbench={tps:.0f} tps "
-        f"ratio={rate / tps:.3f} (target >= 0.3) batch={args.batch_size} publish={args.orders / publish_s:.0f} msg/s "
+        f"ratio={rate / tps:.3f} (target >= 0.3) batch={args.batch_size} "
+        f"publish={args.orders / publish_s:.0f} msg/s "
         f"load={os.getloadavg()[0]:.1f} (1-min load average of the shared 2-core machine) "
         f"total={time.monotonic() - started:.0f}s"
     )

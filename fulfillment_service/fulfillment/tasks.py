@@ -1,18 +1,23 @@
 """Celery task consuming OrderAccepted (``fulfillment.process_order`` on queue
-``fulfillment``), at least once.
+``fulfillment``), at least once, in batches (ADR 0094).
 
-The task is transport only: it calls :func:`services.order_process` and decides what the
-broker should do with the message:
+The worker's main process gathers the messages of its prefetch window into batches
+(:class:`BatchTask`, up to ``FULFILLMENT_BATCH_SIZE``) and a pool process runs each batch
+through :func:`process_order_batch` (services in :mod:`.drain`: one database transaction
+for the batch). The task layer is transport only: it decides what the broker should do
+with each message, once its batch came back:
 
-* processed (fulfilled, failed or duplicate): acked;
-* transient error (provider down, database or Redis blip): retried with exponential
-  backoff and jitter (``self.retry`` publishes a delayed copy through Celery's native
-  delayed delivery on the topic exchange, then the original is acked); after
-  ``FULFILLMENT_MAX_RETRIES`` the error is raised;
-* any raised error: the message is *rejected* without requeue, so the quorum queue
-  dead-letters it to ``fulfillment.dead`` (``task_acks_on_failure_or_timeout = False``);
-* the worker child dies mid-task: the message is requeued (``reject_on_worker_lost``);
-  RabbitMQ's delivery limit dead-letters a message that keeps killing workers.
+* processed (fulfilled, failed or duplicate): acked (after the batch's commit);
+* transient error of an order (provider down, database or Redis blip): a delayed copy of
+  that message is published with exponential backoff and jitter (Celery's native delayed
+  delivery on the topic exchange, ``retries`` + 1, same task id), then the original is
+  acked; after ``FULFILLMENT_MAX_RETRIES`` it is rejected (dead-lettered);
+* not an OrderAccepted (``ContractError``), or any other error of that order: *rejected*
+  without requeue, so the quorum queue dead-letters it to ``fulfillment.dead``;
+* the pool process dies mid-batch (kill -9, OOM, hard time limit): nothing of the batch is
+  acked; a batch of several is run again one message at a time, and a single message is
+  rejected with requeue; RabbitMQ's delivery limit dead-letters a message that keeps
+  killing workers.
 """
 
 from __future__ import annotations

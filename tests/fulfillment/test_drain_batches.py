@@ -99,8 +99,8 @@ def test_sigkill_between_the_commit_and_the_acks_of_a_batch_loses_and_duplicates
 def test_a_bad_order_in_a_batch_fails_alone_and_the_others_are_fulfilled(stock, inventory, workers):
     """One batch holding good orders, a declined card, an unknown sku, a payload that is
     not an OrderAccepted, a provider that fails twice (the first answer is lost with the
-    batch the killer takes down, the second is retried with backoff), and an order whose processing kills
-    the pool process every time: each gets its own outcome."""
+    batch the killer takes down, the second is retried with backoff), and an order whose
+    processing kills the pool process every time: each gets its own outcome."""
     stock(**{"SKU-A": 100})
     good = [order_payload({"SKU-A": 1}) for _ in range(4)]
     declined = order_payload({"SKU-A": 2}, shopper_id="test-decline-card")
