@@ -94,7 +94,7 @@ def main() -> int:
     parser.add_argument("--deadline", type=float, default=30.0, help="max drain seconds")
     parser.add_argument("--pgbench-seconds", type=int, default=6)
     parser.add_argument(
-        "--batch-size", type=int, default=50, help="FULFILLMENT_BATCH_SIZE (1: one per txn)"
+        "--batch-size", type=int, default=100, help="FULFILLMENT_BATCH_SIZE (1: one per txn)"
     )
     parser.add_argument(
         "--charge-concurrency",

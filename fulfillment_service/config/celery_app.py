@@ -23,7 +23,7 @@ from shared.settings import settings_module
 app = make_celery("fulfillment", settings_module("fulfillment_service"))
 app.conf["CELERY_DB_REUSE_MAX"] = int(os.environ.get("FULFILLMENT_DB_REUSE_MAX", "500"))
 app.conf.worker_send_task_events = os.environ.get("FULFILLMENT_TASK_EVENTS", "0") == "1"
-_batch = max(1, int(os.environ.get("FULFILLMENT_BATCH_SIZE", "50")))
+_batch = max(1, int(os.environ.get("FULFILLMENT_BATCH_SIZE", "100")))
 app.conf.worker_prefetch_multiplier = int(
     os.environ.get("FULFILLMENT_PREFETCH_MULTIPLIER", str(2 * _batch))
 )

@@ -55,7 +55,7 @@ FULFILLMENT_RETRY_MAX_SECONDS = env.float("FULFILLMENT_RETRY_MAX_SECONDS", defau
 FULFILLMENT_CHARGE_CONCURRENCY = env.int("FULFILLMENT_CHARGE_CONCURRENCY", default=8)
 # Orders per batch (one transaction) and how long a batch waits for more after its first
 # message. The worker's prefetch window is set from the batch size (celery_app.py).
-FULFILLMENT_BATCH_SIZE = env.int("FULFILLMENT_BATCH_SIZE", default=50)
+FULFILLMENT_BATCH_SIZE = env.int("FULFILLMENT_BATCH_SIZE", default=100)
 FULFILLMENT_BATCH_LINGER_MS = env.float("FULFILLMENT_BATCH_LINGER_MS", default=5.0)
 FULFILLMENT_OUTBOX_INLINE = env.bool("FULFILLMENT_OUTBOX_INLINE", default=False)
 # The maintenance loop re-publishes outbox events older than this (relay down).
