@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import cache
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, connections, transaction
@@ -371,9 +371,33 @@ def _markers_insert(
 # --- payments, overlapped ----------------------------------------------------------------
 
 
-@cache
+_CHARGE_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
 def _charge_pool(size: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=size, thread_name_prefix="charge")
+    pool = _CHARGE_POOLS.get(size)
+    if pool is None:
+        pool = _CHARGE_POOLS[size] = ThreadPoolExecutor(
+            max_workers=size, thread_name_prefix="charge"
+        )
+    return pool
+
+
+def charge_pools_shutdown() -> None:
+    """Close the charge threads' database connections and stop the threads (each thread
+    holds its own provider connection; a test database cannot be dropped while they are
+    open). The next batch starts a new pool."""
+    while _CHARGE_POOLS:
+        size, pool = _CHARGE_POOLS.popitem()
+        barrier = threading.Barrier(size)
+
+        def close(barrier: threading.Barrier = barrier) -> None:
+            barrier.wait(timeout=10)  # one task per thread: each closes its own
+            connections.close_all()
+
+        for _ in range(size):
+            pool.submit(close)
+        pool.shutdown(wait=True)
 
 
 def _charge_one(gateway: PaymentGateway, o: _Order) -> ChargeResult | BaseException:
