@@ -6,7 +6,8 @@ so every service's Celery app starts from these settings:
 * publisher confirms (``confirm_publish``) and persistent messages;
 * durable **quorum** queues (RabbitMQ replicates them and supports delivery limits);
 * ``acks_late`` + ``reject_on_worker_lost`` + prefetch 1: a message is acked only after the
-  task body finished, and one whose worker died is redelivered;
+  task body finished, and one whose worker died is redelivered (fulfillment's worker takes
+  a larger window and acks each message after its batch committed, ADR 0094);
 * a task that fails for good is *rejected*, not acked, so the queue's dead-letter exchange
   keeps it (``task_acks_on_failure_or_timeout = False``);
 * the request id of the publishing request travels in the message headers and is bound

@@ -256,6 +256,27 @@ class Inventory:
         """The reserved units are sold: forget the reservation (idempotent)."""
         return bool(self.client.delete(reservation_key(reservation_id)))
 
+    def settle_many(
+        self,
+        *,
+        committed: list[str | uuid.UUID],
+        released: list[str | uuid.UUID],
+    ) -> None:
+        """:meth:`commit` and :meth:`release` for many reservations in one round trip (a
+        pipeline, not a transaction: each step is idempotent on its own)."""
+        if not committed and not released:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        if committed:
+            pipe.delete(*[reservation_key(r) for r in committed])
+        for reservation_id in released:
+            self._release(
+                keys=[reservation_key(reservation_id)],
+                args=[AVAILABLE_PREFIX, AVAILABLE_SUFFIX],
+                client=pipe,
+            )
+        pipe.execute()
+
     def restock(self, *, sku: str, quantity: int) -> int | None:
         """Add units; None when the counter is missing (rebuild it with set_available)."""
         if quantity <= 0:

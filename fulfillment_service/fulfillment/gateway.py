@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Protocol
 
 from django.conf import settings
-from django.db import IntegrityError, connection, connections
+from django.db import connection, connections
 
 from fulfillment_service.fulfillment.errors import GatewayUnavailable
 from fulfillment_service.fulfillment.models import SimulatedCharge, SimulatedRequest
@@ -132,30 +132,17 @@ class SimulatedProvider:
         if self.transient_error_rate and self.rng.random() < self.transient_error_rate:
             raise GatewayUnavailable("simulated transient provider error")
 
-        charges = SimulatedCharge.objects.using(PROVIDER_DB)
-        existing = charges.filter(idempotency_key=idempotency_key).first()
-        if existing is None:
-            declined = shopper_id.startswith(DECLINE_PREFIX) or (
-                self.decline_rate > 0 and self.rng.random() < self.decline_rate
-            )
-            try:
-                existing = SimulatedCharge.objects.using(PROVIDER_DB).create(
-                    idempotency_key=idempotency_key,
-                    reference=f"sim_{uuid.uuid4().hex[:24]}",
-                    amount=amount,
-                    currency=currency,
-                    status=(
-                        SimulatedCharge.Status.DECLINED
-                        if declined
-                        else SimulatedCharge.Status.APPROVED
-                    ),
-                    decline_code="card_declined" if declined else "",
-                )
-            except IntegrityError:
-                # A concurrent request with the same key won; its answer is the answer.
-                existing = SimulatedCharge.objects.using(PROVIDER_DB).get(
-                    idempotency_key=idempotency_key
-                )
+        # One statement for a new key (the provider's side of a charge is one round trip;
+        # ADR 0094): insert unless the key exists, and read the existing answer otherwise.
+        declined = shopper_id.startswith(DECLINE_PREFIX) or (
+            self.decline_rate > 0 and self.rng.random() < self.decline_rate
+        )
+        existing = self._insert_new(
+            idempotency_key=idempotency_key,
+            amount=amount,
+            currency=currency,
+            declined=declined,
+        ) or SimulatedCharge.objects.using(PROVIDER_DB).get(idempotency_key=idempotency_key)
         if existing.amount != amount or existing.currency != currency:
             raise IdempotencyKeyReused(
                 f"key {idempotency_key} was used for {existing.amount} {existing.currency}"
@@ -172,6 +159,36 @@ class SimulatedProvider:
         SimulatedCharge.objects.using(PROVIDER_DB).filter(
             idempotency_key=idempotency_key, status=SimulatedCharge.Status.APPROVED
         ).update(refunded=True)
+
+    @staticmethod
+    def _insert_new(
+        *, idempotency_key: str, amount: Decimal, currency: str, declined: bool
+    ) -> SimulatedCharge | None:
+        """The new charge, or None when the key was already used (a concurrent or earlier
+        request with it won: its answer is the answer)."""
+        table = SimulatedCharge._meta.db_table
+        status = SimulatedCharge.Status.DECLINED if declined else SimulatedCharge.Status.APPROVED
+        decline_code = "card_declined" if declined else ""
+        reference = f"sim_{uuid.uuid4().hex[:24]}"
+        with connections[PROVIDER_DB].cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (idempotency_key, reference, amount, currency, status, "  # noqa: S608 - table name from the model
+                "decline_code, refunded, created_at) VALUES (%s, %s, %s, %s, %s, %s, false, now()) "
+                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+                [idempotency_key, reference, amount, currency, status, decline_code],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return SimulatedCharge(
+            id=row[0],
+            idempotency_key=idempotency_key,
+            reference=reference,
+            amount=amount,
+            currency=currency,
+            status=status,
+            decline_code=decline_code,
+        )
 
     @staticmethod
     def _count_attempt(key: str) -> int:

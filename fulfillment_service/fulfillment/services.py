@@ -1,22 +1,15 @@
-"""Every write of the fulfillment domain.
+"""The order's writes outside the batch flow, and the pieces the flow shares.
 
-The order flow (:func:`order_process`), run by the Celery task for each OrderAccepted
-delivery, at least once:
+The fulfillment domain is split by concern (docs/fulfillment.md):
 
-1. dedupe: an order with a processed marker is only *settled* again (Redis reservation
-   committed or released, pending events published), all idempotent;
-2. validate the order (unknown sku, bad quantity, total that does not add up...): an invalid
-   order fails cleanly with a reason;
-3. charge through the gateway with the idempotency key ``order:<id>``, **outside** any
-   database transaction (a provider call inside one would hold locks for its latency and
-   could not be rolled back anyway);
-4. one ``transaction.atomic``: processed marker, payment, stock deduction (conditional
-   UPDATE), balanced ledger transaction, shipment ``pending``, outbox events;
-5. after commit: commit the Redis reservation, publish the events (the relay sweep
-   re-publishes whatever this step did not).
+* :mod:`.drain`: the order flow itself, for a batch of deliveries (``order_process`` here
+  is that flow with a batch of one);
+* :mod:`.stock`: stock deductions, receipts and restocks (PostgreSQL, then Redis);
+* :mod:`.ledger`: sales and reversals in the double-entry ledger;
+* here: settling an outcome in Redis, failing an order, cancelling one, the outbox of
+  status events, and the test-only crash hook.
 
-A crash between 3 and 4 is healed by the redelivery (the provider returns the same charge);
-a crash between 4 and 5, or before the ack, is healed by the dedupe step of the redelivery.
+Names of :mod:`.stock` and :mod:`.ledger` are re-exported here for existing callers.
 """
 
 from __future__ import annotations
@@ -27,46 +20,38 @@ import os
 import signal
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from functools import cache
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from fulfillment_service.fulfillment.errors import InsufficientStock, UnknownSku
-from fulfillment_service.fulfillment.gateway import (
-    ChargeResult,
-    PaymentGateway,
-    gateway_from_settings,
+from fulfillment_service.fulfillment.gateway import PaymentGateway, gateway_from_settings
+from fulfillment_service.fulfillment.ledger import (  # noqa: F401 - re-exported
+    ledger_record_sale,
+    ledger_record_sales,
+    ledger_reverse,
 )
 from fulfillment_service.fulfillment.models import (
-    LedgerEntry,
     LedgerTransaction,
     Payment,
     ProcessedMessage,
     Shipment,
     Stock,
-    StockReceipt,
 )
 from fulfillment_service.fulfillment.outbox import outbox_add_many, outbox_publish
-from shared import messages
+from fulfillment_service.fulfillment.stock import (  # noqa: F401 - re-exported
+    RestockResult,
+    inventory_client,
+    stock_deduct,
+    stock_deduct_many,
+    stock_receive,
+    stock_restock,
+)
 from shared.inventory import Inventory
 
 logger = logging.getLogger(__name__)
-
-Account = LedgerEntry.Account
-
-
-@cache
-def inventory_client() -> Inventory:
-    return Inventory.from_url(
-        settings.INVENTORY_REDIS_URL,
-        socket_timeout=settings.REDIS_TIMEOUT,
-        socket_connect_timeout=settings.REDIS_TIMEOUT,
-    )
 
 
 def payment_key(order_id: str | uuid.UUID) -> str:
@@ -89,86 +74,19 @@ def order_process(
     gateway: PaymentGateway | None = None,
     inventory: Inventory | None = None,
 ) -> ProcessResult:
-    """Apply one OrderAccepted delivery exactly once (see the module docstring).
+    """Apply one OrderAccepted delivery exactly once: the batch flow
+    (:func:`.drain.order_process_batch`) with a batch of one.
 
     Raises ContractError for a payload that is not an OrderAccepted (poison: the task
     dead-letters it) and TransientError subclasses / database or Redis connection errors
     for what is worth retrying."""
-    order = messages.OrderAccepted.from_dict(payload)
-    try:
-        order_id = uuid.UUID(order.order_id)
-    except ValueError as exc:
-        raise messages.ContractError(f"order_id {order.order_id!r} is not a uuid") from exc
-    gateway = gateway or gateway_from_settings()
-    inventory = inventory or inventory_client()
+    from fulfillment_service.fulfillment.drain import order_process_batch
 
-    if ProcessedMessage.objects.filter(order_id=order_id).exists():
-        order_settle(order_id=order_id, inventory=inventory)
-        return ProcessResult(str(order_id), "duplicate")
-
-    try:
-        total, lines = _order_validate(order)
-    except _InvalidOrder as invalid:
-        return _order_fail(
-            order_id=order_id, reason=invalid.reason, detail=str(invalid), inventory=inventory
-        )
-
-    if connection.in_atomic_block:
-        raise RuntimeError("order_process must run outside any database transaction")
-    key = payment_key(order_id)
-    charge = gateway.charge(
-        idempotency_key=key, amount=total, currency=order.currency, shopper_id=order.shopper_id
-    )
-    if not charge.approved:
-        return _order_fail(
-            order_id=order_id,
-            reason="payment_declined",
-            detail=charge.decline_code,
-            inventory=inventory,
-            payment=_payment_row(order_id, key, total, order.currency, gateway, charge),
-        )
-
-    try:
-        with transaction.atomic():
-            ProcessedMessage.objects.create(
-                order_id=order_id, outcome=ProcessedMessage.Outcome.FULFILLED
-            )
-            payment = _payment_row(order_id, key, total, order.currency, gateway, charge)
-            payment.save()
-            for sku, quantity in lines:
-                stock_deduct(sku=sku, quantity=quantity)
-            ledger_record_sale(order_id=order_id, total=total, currency=order.currency, lines=lines)
-            Shipment.objects.create(
-                order_id=order_id, lines=[{"sku": s, "quantity": q} for s, q in lines]
-            )
-            now = timezone.now()
-            _outbox_add(
-                order_id,
-                [("paid", now, ""), ("fulfilled", now + dt.timedelta(microseconds=1), "")],
-            )
-            crash_point("before_commit", order_id)
-    except IntegrityError:
-        if ProcessedMessage.objects.filter(order_id=order_id).exists():
-            # A concurrent delivery of the same order committed first: nothing more to do.
-            order_settle(order_id=order_id, inventory=inventory)
-            return ProcessResult(str(order_id), "duplicate")
-        raise
-    except InsufficientStock as exc:
-        # Charged but the system of record cannot supply (e.g. Redis was rebuilt while
-        # orders were in flight): give the money back, then fail the order cleanly.
-        gateway.refund(idempotency_key=key)
-        payment = _payment_row(order_id, key, total, order.currency, gateway, charge)
-        payment.status = Payment.Status.REFUNDED
-        return _order_fail(
-            order_id=order_id,
-            reason="out_of_stock",
-            detail=str(exc),
-            inventory=inventory,
-            payment=payment,
-        )
-    crash_point("after_commit", order_id)
-    order_settle(order_id=order_id, inventory=inventory, outcome=ProcessedMessage.Outcome.FULFILLED)
-    return ProcessResult(str(order_id), "fulfilled")
+    [item] = order_process_batch(payloads=[payload], gateway=gateway, inventory=inventory)
+    if item.error is not None:
+        raise item.error
+    assert item.result is not None
+    return item.result
 
 
 def order_settle(
@@ -187,7 +105,7 @@ def order_settle(
         outbox_publish(order_id=order_id)
 
 
-def _order_fail(
+def order_fail(
     *,
     order_id: uuid.UUID,
     reason: str,
@@ -195,6 +113,8 @@ def _order_fail(
     inventory: Inventory,
     payment: Payment | None = None,
 ) -> ProcessResult:
+    """Fail one order on its own (marker, payment record if any, ``failed`` event), then
+    release its reservation. Used where an order leaves the batch after its commit."""
     try:
         with transaction.atomic():
             ProcessedMessage.objects.create(
@@ -216,179 +136,6 @@ def _order_fail(
     crash_point("after_commit", order_id)
     order_settle(order_id=order_id, inventory=inventory, outcome=ProcessedMessage.Outcome.FAILED)
     return ProcessResult(str(order_id), "failed", reason)
-
-
-class _InvalidOrder(ValueError):
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason = reason
-
-
-def _order_validate(order: messages.OrderAccepted) -> tuple[Decimal, list[tuple[str, int]]]:
-    """The order's total and its (sku, quantity) lines sorted by sku (a fixed lock order
-    keeps concurrent workers from deadlocking on the stock rows)."""
-    if not order.lines:
-        raise _InvalidOrder("invalid_order", "order has no lines")
-    lines: dict[str, int] = {}
-    expected = Decimal(0)
-    try:
-        total = Decimal(order.total)
-        for line in order.lines:
-            quantity = line.quantity
-            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
-                raise _InvalidOrder("invalid_quantity", f"{line.sku}: quantity {quantity!r}")
-            if line.sku in lines:
-                raise _InvalidOrder("invalid_order", f"sku {line.sku} appears twice")
-            if line.currency != order.currency:
-                raise _InvalidOrder("currency_mismatch", f"{line.sku} in {line.currency}")
-            lines[line.sku] = quantity
-            expected += Decimal(line.unit_price) * quantity
-    except (InvalidOperation, TypeError) as exc:
-        raise _InvalidOrder("invalid_amount", f"not a decimal amount: {exc}") from exc
-    if (
-        not total.is_finite()
-        or total <= 0
-        or total != expected
-        or int(total.as_tuple().exponent) < -2
-    ):
-        raise _InvalidOrder("total_mismatch", f"total {order.total} but lines add up to {expected}")
-    known = set(Stock.objects.filter(sku__in=list(lines)).values_list("sku", flat=True))
-    unknown = sorted(set(lines) - known)
-    if unknown:
-        raise _InvalidOrder("unknown_sku", f"unknown sku(s): {', '.join(unknown)}")
-    return total, sorted(lines.items())
-
-
-def _payment_row(
-    order_id: uuid.UUID,
-    key: str,
-    total: Decimal,
-    currency: str,
-    gateway: PaymentGateway,
-    charge: ChargeResult,
-) -> Payment:
-    return Payment(
-        order_id=order_id,
-        idempotency_key=key,
-        amount=total,
-        currency=currency,
-        status=Payment.Status.CAPTURED if charge.approved else Payment.Status.DECLINED,
-        provider=gateway.name,
-        provider_reference=charge.reference,
-        decline_code=charge.decline_code,
-    )
-
-
-# --- stock -------------------------------------------------------------------------------
-
-
-def stock_deduct(*, sku: str, quantity: int) -> None:
-    """Take units out of the system of record, or raise InsufficientStock (never below 0:
-    the conditional UPDATE decides under concurrency, the CHECK constraint backs it)."""
-    updated = Stock.objects.filter(sku=sku, on_hand__gte=quantity).update(
-        on_hand=F("on_hand") - quantity
-    )
-    if updated != 1:
-        raise InsufficientStock(sku, quantity)
-
-
-def stock_receive(*, sku: str, quantity: int, source: str, create: bool = False) -> Stock:
-    """Add received units to PostgreSQL (one transaction). ``create`` allows a new sku."""
-    if quantity <= 0:
-        raise ValueError("quantity must be positive")
-    with transaction.atomic():
-        updated = Stock.objects.filter(sku=sku).update(
-            on_hand=F("on_hand") + quantity, received=F("received") + quantity
-        )
-        if not updated:
-            if not create:
-                raise UnknownSku(sku)
-            Stock.objects.create(sku=sku, on_hand=quantity, received=quantity)
-        StockReceipt.objects.create(sku_id=sku, quantity=quantity, source=source)
-        return Stock.objects.get(sku=sku)
-
-
-@dataclass(frozen=True)
-class RestockResult:
-    sku: str
-    on_hand: int
-    received: int
-    available: int
-    rebuilt: bool  # True when the Redis counter was missing and rebuilt from PostgreSQL
-
-
-def stock_restock(
-    *,
-    sku: str,
-    quantity: int,
-    source: str = "restock",
-    create: bool = False,
-    inventory: Inventory | None = None,
-) -> RestockResult:
-    """Receive units: PostgreSQL first (the system of record), then the Redis counter.
-
-    If the Redis step fails after the commit, the invariant checker sees the drift and its
-    repair adds the missing units (the units are in PostgreSQL, so nothing is lost)."""
-    from fulfillment_service.fulfillment.invariants import stock_available_rebuild
-
-    inventory = inventory or inventory_client()
-    stock = stock_receive(sku=sku, quantity=quantity, source=source, create=create)
-    available = inventory.restock(sku=sku, quantity=quantity)
-    rebuilt = available is None
-    if available is None:
-        available = stock_available_rebuild(skus=[sku], inventory=inventory)[sku]
-    return RestockResult(sku, stock.on_hand, stock.received, available, rebuilt)
-
-
-# --- ledger ------------------------------------------------------------------------------
-
-
-def ledger_record_sale(
-    *, order_id: uuid.UUID, total: Decimal, currency: str, lines: list[tuple[str, int]]
-) -> LedgerTransaction:
-    """Money: receivable (debit) against revenue (credit). Units: sold (debit) against
-    inventory (credit), per sku. The database refuses the commit if either side is off."""
-    txn = LedgerTransaction.objects.create(
-        order_id=order_id, kind=LedgerTransaction.Kind.SALE, description="order sale"
-    )
-    entries = [
-        LedgerEntry(transaction=txn, account=Account.RECEIVABLE, currency=currency, amount=total),
-        LedgerEntry(transaction=txn, account=Account.REVENUE, currency=currency, amount=-total),
-    ]
-    for sku, quantity in lines:
-        entries.append(
-            LedgerEntry(transaction=txn, account=Account.SOLD, sku=sku, quantity=quantity)
-        )
-        entries.append(
-            LedgerEntry(transaction=txn, account=Account.INVENTORY, sku=sku, quantity=-quantity)
-        )
-    LedgerEntry.objects.bulk_create(entries)
-    return txn
-
-
-def ledger_reverse(*, transaction_id: int, description: str = "reversal") -> LedgerTransaction:
-    """Cancel a transaction with a new, mirror-image one (rows are never edited). Must run
-    inside the caller's transaction together with whatever the reversal means (stock back,
-    refund record); a second reversal of the same transaction is refused (UNIQUE)."""
-    original = LedgerTransaction.objects.get(pk=transaction_id)
-    reversal = LedgerTransaction.objects.create(
-        order_id=original.order_id,
-        kind=LedgerTransaction.Kind.REVERSAL,
-        reverses=original,
-        description=description,
-    )
-    LedgerEntry.objects.bulk_create(
-        LedgerEntry(
-            transaction=reversal,
-            account=e.account,
-            sku=e.sku,
-            currency=e.currency,
-            amount=-e.amount,
-            quantity=-e.quantity,
-        )
-        for e in original.entries.all()
-    )
-    return reversal
 
 
 def order_cancel(

@@ -23,6 +23,16 @@ def clean_redis():
     client.flushdb()
 
 
+@pytest.fixture(autouse=True)
+def close_charge_threads():
+    """A batch's provider calls run on threads with their own connections (drain.py):
+    closed after each test, or the test database could not be dropped."""
+    yield
+    from fulfillment_service.fulfillment.drain import charge_pools_shutdown
+
+    charge_pools_shutdown()
+
+
 @pytest.fixture
 def inventory() -> Inventory:
     return inventory_client()

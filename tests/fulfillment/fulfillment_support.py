@@ -106,6 +106,9 @@ class Worker:
                 "CELERY_BROKER_URL": broker_url or settings.CELERY_BROKER_URL,
                 "FULFILLMENT_RETRY_BASE_SECONDS": "1",
                 "PYTHONUNBUFFERED": "1",
+                # One message per batch unless a test asks for more: these tests count
+                # crashes and deliveries per message (the batch tests set their own size).
+                "FULFILLMENT_BATCH_SIZE": "1",
                 **env,
             },
             cwd=ROOT,

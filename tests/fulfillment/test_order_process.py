@@ -273,3 +273,52 @@ def test_the_relay_process_publishes_committed_events(stock, inventory, tmp_path
     finally:
         relay.stop()
     assert "outbox relay: done - published 1, failed 0, 0 still waiting" in relay.log()
+
+
+def test_a_batch_settles_each_order_and_shares_stock_in_delivery_order(stock, inventory):
+    """order_process_batch in process: one transaction for the batch; the order that finds
+    no stock left in PostgreSQL is refunded and failed alone; the same order twice in one
+    batch has one effect; Redis is settled for each (commit or release)."""
+    from fulfillment_service.fulfillment.drain import order_process_batch
+
+    # PostgreSQL has 3 units, Redis was rebuilt with 10 (orders in flight).
+    Stock.objects.create(sku="SKU-A", on_hand=3, received=3)
+    inventory.set_available(sku="SKU-A", available=10)
+    first, second, third = (order_payload({"SKU-A": q}) for q in (2, 1, 1))
+    declined = order_payload({"SKU-A": 1}, shopper_id="test-decline-x")
+    for payload in (first, second, third, declined):
+        reserve(inventory, payload)
+    assert inventory.availability_many(["SKU-A"]) == {"SKU-A": 5}
+
+    items = order_process_batch(payloads=[first, second, first, declined, third])
+
+    assert [(i.result.outcome, i.result.reason) for i in items] == [
+        ("fulfilled", ""),
+        ("fulfilled", ""),
+        ("duplicate", ""),
+        ("failed", "payment_declined"),
+        ("failed", "out_of_stock"),
+    ]
+    assert Stock.objects.get(sku="SKU-A").on_hand == 0
+    assert dict(Payment.objects.values_list("order_id", "status")) == {
+        uuid.UUID(first["order_id"]): "captured",
+        uuid.UUID(second["order_id"]): "captured",
+        uuid.UUID(declined["order_id"]): "declined",
+        uuid.UUID(third["order_id"]): "refunded",
+    }
+    assert SimulatedCharge.objects.get(idempotency_key=f"order:{third['order_id']}").refunded
+    assert LedgerTransaction.objects.count() == 2
+    assert ledger_totals() == {"amount": 0, "quantity": 0}
+    # Sold reservations forgotten, failed ones released: 10 - 5 reserved + 2 released.
+    assert all(inventory.reservation(p["order_id"]) == {} for p in (first, second, third, declined))
+    assert inventory.availability_many(["SKU-A"]) == {"SKU-A": 7}
+    # The two fulfilled orders were committed in one transaction (one timestamp).
+    fulfilled = ProcessedMessage.objects.filter(outcome="fulfilled")
+    assert fulfilled.values("processed_at").distinct().count() == 1
+    statuses = sorted((e["order_id"], e["status"], e["reason"]) for e in drain_status_events())
+    assert statuses == sorted(
+        [(first["order_id"], s, "") for s in ("paid", "fulfilled")]
+        + [(second["order_id"], s, "") for s in ("paid", "fulfilled")]
+        + [(declined["order_id"], "failed", "payment_declined")]
+        + [(third["order_id"], "failed", "out_of_stock")]
+    )

@@ -63,6 +63,13 @@ FULFILLMENT_RETRY_MAX_SECONDS = env.float("FULFILLMENT_RETRY_MAX_SECONDS", defau
 # Status events go out through the outbox relay process (manage.py fulfillment
 # outbox_relay, woken after each commit; shared/outbox); INLINE also publishes from the
 # worker right after each order's commit (a sweep of that order's events).
+# The drain (docs/fulfillment.md, ADR 0094): provider calls of a batch overlapped on this
+# many threads per worker process (1: one after the other).
+FULFILLMENT_CHARGE_CONCURRENCY = env.int("FULFILLMENT_CHARGE_CONCURRENCY", default=8)
+# Orders per batch (one transaction) and how long a batch waits for more after its first
+# message. The worker's prefetch window is set from the batch size (celery_app.py).
+FULFILLMENT_BATCH_SIZE = env.int("FULFILLMENT_BATCH_SIZE", default=100)
+FULFILLMENT_BATCH_LINGER_MS = env.float("FULFILLMENT_BATCH_LINGER_MS", default=5.0)
 FULFILLMENT_OUTBOX_INLINE = env.bool("FULFILLMENT_OUTBOX_INLINE", default=False)
 # The maintenance loop re-publishes outbox events older than this (relay down).
 FULFILLMENT_OUTBOX_GRACE_SECONDS = env.float("FULFILLMENT_OUTBOX_GRACE_SECONDS", default=10.0)
