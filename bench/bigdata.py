@@ -154,7 +154,7 @@ CATALOG_SQL = [
         """
         INSERT INTO catalog_category (slug, name, created_at, updated_at)
         SELECT 'category-' || g, 'Category ' || lpad(g::text, 5, '0'), now(), now()
-        FROM generate_series(1, %(categories)s) g
+        FROM generate_series(1::bigint, %(categories)s) g
         """,
     ),
     (
@@ -176,7 +176,7 @@ CATALOG_SQL = [
                g %% 50 <> 0,  -- one in fifty inactive, like products taken off sale
                now() - interval '1 minute' * (g %% 259200),
                now()
-        FROM generate_series(1, %(products)s) g
+        FROM generate_series(1::bigint, %(products)s) g
         """,
     ),
     (
@@ -187,7 +187,7 @@ CATALOG_SQL = [
                'Review ' || n || ' of product ' || p.id || ': generated.',
                'Shopper ' || ((p.id * 13 + n) %% 5000),
                now() - interval '1 minute' * ((p.id * 101 + n * 7919) %% 259200)
-        FROM catalog_product p, generate_series(1, %(reviews_per_product)s) n
+        FROM catalog_product p, generate_series(1::bigint, %(reviews_per_product)s) n
         """,
     ),
     (
@@ -226,7 +226,7 @@ ORDER_SQL = [
                'EUR',
                now() - make_interval(secs => (%(orders)s - g) * 15),
                now() - make_interval(secs => (%(orders)s - g) * 15 - 2)
-        FROM generate_series(1, %(orders)s) g
+        FROM generate_series(1::bigint, %(orders)s) g
         """,
     ),
     (
@@ -235,7 +235,7 @@ ORDER_SQL = [
         INSERT INTO orders_orderline (order_id, sku, quantity, unit_price, currency)
         SELECT md5('order-' || g)::uuid, 'SKU-' || lpad((1 + g %% %(products)s)::text, 6, '0'),
                1, (999 + (g * 7919) %% 99000) / 100.0, 'EUR'
-        FROM generate_series(1, %(orders)s) g
+        FROM generate_series(1::bigint, %(orders)s) g
         """,
     ),
     (
@@ -249,7 +249,7 @@ ORDER_SQL = [
                jsonb_build_object('id', md5('order-' || g)::uuid, 'status', 'accepted'),
                now() - make_interval(secs => (%(orders)s - g) * 15),
                now() - make_interval(secs => (%(orders)s - g) * 15) + interval '24 hours'
-        FROM generate_series(1, %(orders)s) g
+        FROM generate_series(1::bigint, %(orders)s) g
         """,
     ),
     (
@@ -265,7 +265,7 @@ ORDER_SQL = [
                1,
                now() - make_interval(secs => (%(orders)s - g) * 15),
                ''
-        FROM generate_series(1, %(orders)s) g
+        FROM generate_series(1::bigint, %(orders)s) g
         """,
     ),
 ]
@@ -276,7 +276,7 @@ FULFILLMENT_SQL = [
         """
         INSERT INTO fulfillment_stock (sku, on_hand, received, updated_at)
         SELECT 'SKU-' || lpad(g::text, 6, '0'), 1000000, 1000000, now()
-        FROM generate_series(1, %(products)s) g
+        FROM generate_series(1::bigint, %(products)s) g
         """,
     ),
     (
@@ -284,7 +284,7 @@ FULFILLMENT_SQL = [
         """
         INSERT INTO fulfillment_stockreceipt (sku_id, quantity, source, created_at)
         SELECT 'SKU-' || lpad(g::text, 6, '0'), 1000000, 'bench100x', now()
-        FROM generate_series(1, %(products)s) g
+        FROM generate_series(1::bigint, %(products)s) g
         """,
     ),
     (
@@ -294,7 +294,7 @@ FULFILLMENT_SQL = [
                                                   processed_at)
         SELECT md5('order-' || g)::uuid, 'fulfilled', '', '',
                now() - make_interval(secs => (%(settled)s - g) * 60)
-        FROM generate_series(1, %(settled)s) g
+        FROM generate_series(1::bigint, %(settled)s) g
         """,
     ),
     (
@@ -304,7 +304,7 @@ FULFILLMENT_SQL = [
                                                  status, decline_code, refunded, created_at)
         SELECT 'pay-' || md5('order-' || g)::uuid, 'sim-' || g, 10.00, 'EUR', 'approved', '',
                false, now() - make_interval(secs => (%(settled)s - g) * 60)
-        FROM generate_series(1, %(settled)s) g
+        FROM generate_series(1::bigint, %(settled)s) g
         """,
     ),
     (
@@ -317,7 +317,7 @@ FULFILLMENT_SQL = [
                'captured', 'simulated', 'sim-' || g, '',
                now() - make_interval(secs => (%(settled)s - g) * 60),
                now() - make_interval(secs => (%(settled)s - g) * 60)
-        FROM generate_series(1, %(settled)s) g
+        FROM generate_series(1::bigint, %(settled)s) g
         """,
     ),
     (
@@ -327,7 +327,7 @@ FULFILLMENT_SQL = [
                                                    description, created_at)
         SELECT g, md5('order-' || g)::uuid, 'sale', NULL, 'bench100x sale',
                now() - make_interval(secs => (%(settled)s - g) * 60)
-        FROM generate_series(1, %(settled)s) g
+        FROM generate_series(1::bigint, %(settled)s) g
         """,
     ),
     (
@@ -340,7 +340,7 @@ FULFILLMENT_SQL = [
                CASE WHEN e.units THEN 'SKU-' || lpad((1 + g %% %(products)s)::text, 6, '0')
                     ELSE '' END,
                CASE WHEN e.units THEN '' ELSE 'EUR' END, e.amount, e.quantity
-        FROM generate_series(1, %(settled)s) g,
+        FROM generate_series(1::bigint, %(settled)s) g,
              (VALUES ('payments_receivable', false, 10.00, 0),
                      ('sales_revenue', false, -10.00, 0),
                      ('units_sold', true, 0, 1),
@@ -357,7 +357,7 @@ FULFILLMENT_SQL = [
                    'sku', 'SKU-' || lpad((1 + g %% %(products)s)::text, 6, '0'), 'quantity', 1)),
                now() - make_interval(secs => (%(settled)s - g) * 60),
                now() - make_interval(secs => (%(settled)s - g) * 60)
-        FROM generate_series(1, %(settled)s) g
+        FROM generate_series(1::bigint, %(settled)s) g
         """,
     ),
     (
@@ -369,7 +369,7 @@ FULFILLMENT_SQL = [
                jsonb_build_object('order_id', md5('order-' || g)::uuid, 'status', 'fulfilled'),
                now() - make_interval(secs => (%(settled)s - g) * 60),
                now() - make_interval(secs => (%(settled)s - g) * 60 - 1), 1, ''
-        FROM generate_series(1, %(settled)s) g
+        FROM generate_series(1::bigint, %(settled)s) g
         """,
     ),
 ]
@@ -440,7 +440,8 @@ def fill(service: str, url: str, numbers: dict[str, int]) -> dict[str, int]:
             started = time.perf_counter()
             cursor = conn.execute(statement, numbers)
             rows[table] = cursor.rowcount
-            say(f"      {table:<32} {cursor.rowcount:>10,} rows {time.perf_counter() - started:6.1f}s")
+            took = time.perf_counter() - started
+            say(f"      {table:<32} {cursor.rowcount:>10,} rows {took:6.1f}s")
         for statement in AFTER_SQL[service]:
             conn.execute(statement)
         conn.execute("SET session_replication_role = origin")
