@@ -12,6 +12,8 @@ from django.db.models import Count
 from django.shortcuts import render
 from django.utils import timezone
 
+from shared.adminlists import LargeTableAdmin, RecentValuesListFilter
+
 from . import services
 from .errors import CatalogError
 from .models import Category, FlashSale, Product, Review
@@ -35,9 +37,9 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(LargeTableAdmin):
     list_display = ["sku", "name", "category", "price", "currency", "is_active", "updated_at"]
-    list_filter = ["is_active", "category", "currency"]
+    list_filter = ["is_active", "category", ("currency", RecentValuesListFilter)]
     search_fields = ["sku", "name", "slug"]
     list_select_related = ["category"]
     list_per_page = 50
@@ -61,13 +63,14 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(LargeTableAdmin):
     list_display = ["product", "rating", "title", "author_name", "created_at"]
-    list_filter = ["rating", "created_at"]
+    list_filter = [("rating", RecentValuesListFilter), "created_at"]
     search_fields = ["title", "author_name", "product__sku", "product__name"]
     list_select_related = ["product"]
     raw_id_fields = ["product"]
-    date_hierarchy = "created_at"
+    # No date_hierarchy: its DISTINCT over every review's month costs 0.8 s at 5M reviews;
+    # the created_at filter sends no query (ADR 0102).
 
     def save_model(self, request, obj, form, change):
         services.review_save(review=obj)
