@@ -10,7 +10,9 @@ new knob on either side fails this test until it is mapped or listed (docs/edge-
 from __future__ import annotations
 
 import json
+import os
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -327,3 +329,31 @@ def test_docker_compose_runs_a_sidecar_beside_each_registered_mesh_service():
     proxy = consul_service("fulfillment")["connect"]["sidecar_service"]["proxy"]
     assert proxy["local_service_port"] == 8000
     assert "0.0.0.0:8000" in services["fulfillment"]["command"]
+
+
+def gunicorn_settings(service: str) -> dict:
+    """deploy/gunicorn.conf.py as gunicorn reads it for ``service`` (SERVICE is set by the
+    Procfile, docker-compose.yml and deploy/k8s alike)."""
+    saved = {k: os.environ.pop(k, None) for k in ("SERVICE", "WEB_WORKER_CLASS")}
+    os.environ["SERVICE"] = service
+    try:
+        return runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
+    finally:
+        os.environ.pop("SERVICE")
+        os.environ.update({k: v for k, v in saved.items() if v is not None})
+
+
+def test_the_sidecar_closes_idle_app_connections_before_gunicorn_does(envoy):
+    # The app behind the sidecar keeps connections (gthread); Envoy drops an idle one first,
+    # so it never sends a request onto a connection gunicorn is closing (ADR 0103).
+    app = gunicorn_settings("fulfillment")
+    assert app["worker_class"] == "gthread"
+    assert app["threads"] == 1  # one request at a time per worker, as with sync
+    (local,) = envoy["fulfillment"]["static_resources"]["clusters"]
+    options = local["typed_extension_protocol_options"][
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+    ]
+    idle = seconds(options["common_http_protocol_options"]["idle_timeout"])
+    assert (idle, app["keepalive"]) == (15.0, 30)
+    # catalog and order keep sync workers until measured otherwise.
+    assert [gunicorn_settings(s)["worker_class"] for s in ("catalog", "order")] == ["sync"] * 2

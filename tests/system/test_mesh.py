@@ -379,6 +379,33 @@ def test_order_reaches_the_real_fulfillment_app_only_through_the_mesh(real_fulfi
     assert denied.status == 403
 
 
+def local_app_counters(mesh) -> dict[str, int]:
+    """The fulfillment sidecar's counters for its cluster of the local app."""
+    found = {}
+    for line in lab.scrape(mesh.fulfillment_admin, "/stats").splitlines():
+        name, _, value = line.partition(": ")
+        prefix, _, counter = name.rpartition(".")
+        if prefix == "cluster.local_fulfillment" and counter in (
+            "upstream_cx_total",
+            "upstream_rq_total",
+        ):
+            found[counter] = int(value)
+    return found
+
+
+def test_the_sidecar_keeps_its_connection_to_the_real_app(real_fulfillment):
+    # gunicorn's gthread worker keeps the connection (ADR 0103); a sync worker closed it
+    # after every response, and each mesh call paid a new TCP connection to the app.
+    mesh, _ = real_fulfillment
+    assert call(mesh, "GET", "/healthz").status == 200  # one connection, open from here on
+    before = local_app_counters(mesh)
+    for _ in range(20):
+        assert call(mesh, "GET", "/healthz").status == 200
+    after = local_app_counters(mesh)
+    assert after["upstream_rq_total"] - before["upstream_rq_total"] == 20
+    assert after["upstream_cx_total"] - before["upstream_cx_total"] == 0
+
+
 def test_the_mesh_ca_is_replaced_under_load_without_a_failed_request(tmp_path):
     stub = lab.Stub(lambda m, p, h, b: lab.json_answer(200, {"ok": True}))
     mesh = lab.start_mesh(tmp_path, fulfillment_port=stub.port)
