@@ -136,7 +136,7 @@ class RestockForm(forms.Form):
 
 
 @admin.register(Stock)
-class StockAdmin(admin.ModelAdmin):
+class StockAdmin(LargeTableAdmin):
     list_display = ["sku", "on_hand", "received", "updated_at"]
     search_fields = ["sku"]
     readonly_fields = ["sku", "on_hand", "received", "updated_at"]
