@@ -86,6 +86,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 class ProcessedMessageAdmin(ReadOnlyAdmin):
     list_display = ["order_id", "outcome", "reason", "processed_at"]
     list_filter = ["outcome", ("reason", RecentValuesListFilter)]
+    recent_values_by = "-processed_at"  # the pk is the order's UUID; processed_at is indexed
     search_fields = ["order_id"]
 
 

@@ -94,6 +94,7 @@ class OutboxMessageAdmin(OrderRecordAdmin):
         ("published_at", admin.EmptyFieldListFilter),
         ("task_name", RecentValuesListFilter),
     ]
+    recent_values_by = "-created_at"  # the pk is a UUID; created_at is indexed
     search_fields = ["order__id"]
     readonly_fields = [f.name for f in OutboxMessage._meta.fields]
 
