@@ -8,8 +8,11 @@ policy). The upstream is NGINX answering a fixed 200 (/edge/healthz of an edge r
 deploy/nginx), so the difference measured is the mesh, not Django. One client with a
 keep-alive connection per path alternates: a direct call, then the same call through
 order's sidecar -> mTLS (HTTP/2) -> fulfillment's sidecar. Then the same against the real
-fulfillment gunicorn (/healthz). Prints p50/p99 for each and what the two hops add (and per
-hop, half of it). Bounded: --requests per path (at most 10000); well under 60 s.
+fulfillment gunicorn (/healthz), once per --worker-classes (default sync, then gthread),
+with the TCP connections fulfillment's sidecar opened to the app per request (Envoy's
+upstream_cx_total / upstream_rq_total). Prints p50/p99 for each and per hop (half of what
+the two sidecars add), then one table: static upstream and real app side by side.
+Bounded: --requests per path (at most 10000); well under 60 s on a quiet machine.
 """
 
 from __future__ import annotations
@@ -135,9 +138,9 @@ def main() -> int:
     parser.add_argument("--no-django", action="store_true", help="skip the gunicorn rounds")
     parser.add_argument(
         "--worker-classes",
-        default="gthread,sync",
+        default="sync,gthread",
         help="gunicorn worker classes to measure behind the sidecar (the first is "
-        "deploy/gunicorn.conf.py's default; sync is the class before ADR 0103)",
+        "deploy/gunicorn.conf.py's default; ADR 0103)",
     )
     args = parser.parse_args()
     n = max(100, min(args.requests, 10000))

@@ -4,15 +4,11 @@ import os
 
 workers = int(os.environ.get("WEB_WORKERS", "2"))
 threads = int(os.environ.get("WEB_THREADS", "1"))
-# Fulfillment's app is called only through its Envoy sidecar, which keeps its connections to
-# the app open: a sync worker closes every connection after one response, so each mesh call
-# paid a new TCP connection (Envoy's upstream_cx_total == upstream_rq_total). gthread keeps
-# them (keepalive below); one thread per worker keeps one request at a time per worker, as
-# sync did. catalog and order stay sync until measured otherwise (ADR 0103).
-_WORKER_CLASS = {"fulfillment": "gthread"}
-worker_class = os.environ.get("WEB_WORKER_CLASS") or _WORKER_CLASS.get(
-    os.environ.get("SERVICE", ""), "sync"
-)
+# sync: one request per worker, and the connection closed after each response, so a sidecar
+# (or NGINX) opens a new loopback connection per request. gthread keeps connections but hands
+# each request to a thread; measured behind the mesh it won no latency (ADR 0103), so sync
+# stays the default and WEB_WORKER_CLASS=gthread is there to measure it again.
+worker_class = os.environ.get("WEB_WORKER_CLASS", "sync")
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
 graceful_timeout = 10
 # Idle keep-alive connections live this long (gthread only: sync workers close after each

@@ -344,16 +344,14 @@ def gunicorn_settings(service: str) -> dict:
 
 
 def test_the_sidecar_closes_idle_app_connections_before_gunicorn_does(envoy):
-    # The app behind the sidecar keeps connections (gthread); Envoy drops an idle one first,
-    # so it never sends a request onto a connection gunicorn is closing (ADR 0103).
+    # When the app keeps connections (WEB_WORKER_CLASS=gthread), Envoy drops an idle one
+    # first, so it never sends a request onto a connection gunicorn is closing (ADR 0103).
     app = gunicorn_settings("fulfillment")
-    assert app["worker_class"] == "gthread"
-    assert app["threads"] == 1  # one request at a time per worker, as with sync
+    assert (app["worker_class"], app["threads"]) == ("sync", 1)
     (local,) = envoy["fulfillment"]["static_resources"]["clusters"]
     options = local["typed_extension_protocol_options"][
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
     ]
     idle = seconds(options["common_http_protocol_options"]["idle_timeout"])
     assert (idle, app["keepalive"]) == (15.0, 30)
-    # catalog and order keep sync workers until measured otherwise.
     assert [gunicorn_settings(s)["worker_class"] for s in ("catalog", "order")] == ["sync"] * 2

@@ -393,17 +393,34 @@ def local_app_counters(mesh) -> dict[str, int]:
     return found
 
 
-def test_the_sidecar_keeps_its_connection_to_the_real_app(real_fulfillment):
-    # gunicorn's gthread worker keeps the connection (ADR 0103); a sync worker closed it
-    # after every response, and each mesh call paid a new TCP connection to the app.
-    mesh, _ = real_fulfillment
-    assert call(mesh, "GET", "/healthz").status == 200  # one connection, open from here on
-    before = local_app_counters(mesh)
-    for _ in range(20):
-        assert call(mesh, "GET", "/healthz").status == 200
-    after = local_app_counters(mesh)
+@pytest.mark.parametrize(("worker_class", "new_connections"), [("sync", 20), ("gthread", 0)])
+def test_the_sidecar_reuses_its_app_connection_only_when_gunicorn_keeps_it(
+    tmp_path, worker_class, new_connections
+):
+    # What bench/mesh_latency.py's "cx/rq" column shows (ADR 0103): a sync worker closes the
+    # connection after each response, so the sidecar opens one per call; gthread keeps it.
+    env = lab.service_database("fulfillment", "mesh")
+    lab.migrate("fulfillment", env)
+    port = free_port()
+    app = lab.start_gunicorn(
+        "fulfillment",
+        port,
+        tmp_path,
+        env={**env, "WEB_WORKERS": "1", "WEB_WORKER_CLASS": worker_class},
+    )
+    mesh = lab.start_mesh(tmp_path, fulfillment_port=port)
+    try:
+        lab.wait_http(port, "/healthz")
+        assert call(mesh, "GET", "/healthz").status == 200  # the first connection
+        before = local_app_counters(mesh)
+        for _ in range(20):
+            assert call(mesh, "GET", "/healthz").status == 200
+        after = local_app_counters(mesh)
+    finally:
+        mesh.stop()
+        app.stop()
     assert after["upstream_rq_total"] - before["upstream_rq_total"] == 20
-    assert after["upstream_cx_total"] - before["upstream_cx_total"] == 0
+    assert after["upstream_cx_total"] - before["upstream_cx_total"] == new_connections
 
 
 def test_the_mesh_ca_is_replaced_under_load_without_a_failed_request(tmp_path):
