@@ -2,6 +2,7 @@
 """Catalog product-graph benchmark (issue 3): requests/s, p50, p99, SQL queries per request.
 
     source <your env>; .venv/bin/python bench/catalog_graph.py [--duration 8] [--edge-checkout PATH]
+        [--size demo|100x|both]   # 100x: CATALOG_DATABASE_URL + _bench100x, not seeded
 
 In one run on this machine it starts, on free ports:
   * the catalog under gunicorn (production settings, WEB_WORKERS workers) on its database

@@ -2,6 +2,7 @@
 """Benchmark: the checkout accept path beside a bare Django JSON view, in one run.
 
     .venv/bin/python bench/checkout.py [--duration 10] [--workers 4] [--connections 16]
+        [--size demo|100x|both]   # 100x: ORDER_DATABASE_URL + _bench100x (bench/bigdata.py)
 
 Starts one gunicorn of the order service on a free port (its database from
 ORDER_DATABASE_URL, Redis from REDIS_URL) and a private RabbitMQ node (so accepted orders are

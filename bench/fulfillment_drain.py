@@ -4,6 +4,7 @@ the equivalent raw SQL transaction on the same machine, in one run.
 
     source /work/briefs/env-fulfillment.sh   # or any *_DATABASE_URL / TEST_CELERY_BROKER_URL
     .venv/bin/python bench/fulfillment_drain.py [--orders 10000] [--concurrency 4]
+        [--size demo|100x|both]   # 100x: <FULFILLMENT_DATABASE_URL>_bench100x, kept, not truncated
 
 1. a database of its own (``<FULFILLMENT_DATABASE_URL>_bench``, migrated), a private Redis
    (free port) and the test RabbitMQ vhost (``TEST_CELERY_BROKER_URL``, queues purged);
