@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -26,7 +27,17 @@ class CategoryAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_products=Count("products"))
+        # A correlated count per listed category (index product_category_id) instead of a
+        # join and GROUP BY over every product, which the paginator's count repeated:
+        # 0.3-0.8 s at 200k products (ADR 0102).
+        per_category = (
+            Product.objects.filter(category=OuterRef("pk"))
+            .order_by()
+            .values("category")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(_products=Coalesce(Subquery(per_category), 0))
 
     @admin.display(ordering="_products", description="products")
     def product_count(self, obj):
