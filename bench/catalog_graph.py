@@ -2,6 +2,7 @@
 """Catalog product-graph benchmark (issue 3): requests/s, p50, p99, SQL queries per request.
 
     source <your env>; .venv/bin/python -m bench.catalog_graph [--duration 8] [--edge-checkout PATH]
+        [--size demo|100x|both]   # 100x: CATALOG_DATABASE_URL + _bench100x, not seeded
 
 In one run on this machine it starts, on free ports:
   * the catalog under gunicorn (production settings, WEB_WORKERS workers) on its database
@@ -276,7 +277,16 @@ def main() -> int:
         help="render the edge with bin/platform and deploy/nginx of this checkout (read only; "
         "default: this one)",
     )
+    from bench import sizes
+
+    sizes.add_size_option(parser)
     args = parser.parse_args()
+    if args.size == "both":
+        return sizes.run_both(sys.argv[1:], _figures, script=__file__)
+    if args.size == "100x":  # 200k products, 5M reviews, filled by bench/bigdata.py
+        log(
+            f"size 100x: {sizes.use_100x('catalog', 'postgres://catalog:catalog@127.0.0.1:5432/catalog')}"
+        )
     duration = max(1, min(args.duration, 12))
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -296,8 +306,9 @@ def main() -> int:
     try:
         log(f"[1/6] migrating and seeding {database_url.rsplit('/', 1)[-1]} ...")
         manage(env, "migrate", "--noinput", "-v0")
-        seeded = manage(env, "seed_demo", "--products", str(args.products)).strip()
-        log("      " + seeded.splitlines()[-1])
+        if args.size == "demo":
+            seeded = manage(env, "seed_demo", "--products", str(args.products)).strip()
+            log("      " + seeded.splitlines()[-1])
         skus = demo_skus(args.products)
         Inventory.from_url(redis_url).set_available_many(
             {sku: demo_stock(i) for i, sku in enumerate(skus, start=1)}
@@ -472,6 +483,21 @@ def main() -> int:
     finally:
         for proc in reversed(processes):
             proc.stop()
+
+
+def _figures(text: str) -> dict[str, float]:
+    """The figures --size both puts side by side (from the run's closing JSON line)."""
+    line = [ln for ln in text.splitlines() if ln.startswith('{"results"')][-1]
+    data = json.loads(line)
+    results = data["results"]
+    return {
+        "bare graphene req/s": results[BARE]["rps"],
+        "origin req/s": results[ORIGIN]["rps"],
+        "origin p99 ms": results[ORIGIN]["p99"],
+        "origin / bare": results[ORIGIN]["rps"] / results[BARE]["rps"],
+        "edge req/s": results[EDGE]["rps"],
+        "SQL queries (first=20)": float(data["sql_per_request"]["20"]),
+    }
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 
     .venv/bin/python -m bench.checkout [--duration 9] [--workers 4] [--threads 1]
         [--connections 16] [--rate 100]
+        [--size demo|100x|both]   # 100x: ORDER_DATABASE_URL + _bench100x (bench/bigdata.py)
 
 Starts one gunicorn of the order service on a free port (its database from
 ORDER_DATABASE_URL, Redis from REDIS_URL) and a private RabbitMQ node (so accepted orders are
@@ -185,7 +186,16 @@ def main() -> int:
         default=100.0,
         help="fixed rate (req/s) for the latency run: the edge's default ORDER_RATE",
     )
+    from bench import sizes
+
+    sizes.add_size_option(parser)
     opts = parser.parse_args()
+    if opts.size == "both":
+        return sizes.run_both(sys.argv[1:], _figures, script=__file__)
+    if opts.size == "100x":  # the orders database bench/bigdata.py filled (1M orders)
+        say(
+            f"size 100x: {sizes.use_100x('order', 'postgres://orders:orders@127.0.0.1:5432/orders')}"
+        )
     opts.duration = max(6, min(opts.duration, 18))
     if not shutil.which("wrk"):
         sys.exit("wrk not found; how to fix: apt-get install -y wrk")
@@ -345,6 +355,21 @@ def main() -> int:
         f"total {time.monotonic() - started:.0f}s"
     )
     return 0
+
+
+def _figures(text: str) -> dict[str, float]:
+    """The figures --size both puts side by side."""
+    from bench import sizes
+
+    return sizes.numbers(
+        text,
+        {
+            "bare /healthz req/s": r"^bare Django JSON view \(/healthz\)\s+([\d.]+)",
+            "checkout req/s": r"^checkout accept path\s+([\d.]+)",
+            "checkout p99 ms": r"^checkout accept path\s+\S+\s+\S+\s+([\d.]+)",
+            "checkout / bare": r"^checkout / bare ratio: ([\d.]+)",
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Profile of one checkout in process: CPU, Redis round trips and SQL statements per request.
 
-    .venv/bin/python bench/checkout_profile.py [--requests 300] [--top 25] [--no-publish]
+    .venv/bin/python -m bench.checkout_profile [--requests 300] [--top 25] [--no-publish]
 
 Runs the order service's WSGI application in this process (every middleware, the real
 Redis of REDIS_URL and the database of ORDER_DATABASE_URL, migrated here) and sends

@@ -4,6 +4,7 @@ the equivalent raw SQL transaction on the same machine, in one run.
 
     source /work/briefs/env-fulfillment.sh   # or any *_DATABASE_URL / TEST_CELERY_BROKER_URL
     .venv/bin/python -m bench.fulfillment_drain [--orders 10000] [--concurrency 4]
+        [--size demo|100x|both]   # 100x: <FULFILLMENT_DATABASE_URL>_bench100x, kept, not truncated
 
 1. a database of its own (``<FULFILLMENT_DATABASE_URL>_bench``, migrated), a private Redis
    (free port) and the test RabbitMQ vhost (``TEST_CELERY_BROKER_URL``, queues purged);
@@ -67,13 +68,16 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def bench_database_url() -> str:
+def bench_database_url(size: str = "demo") -> str:
     base = os.environ.get(
         "FULFILLMENT_DATABASE_URL",
         "postgres://fulfillment:fulfillment@127.0.0.1:5432/fulfillment",
     )
     parts = urlsplit(base)
-    return urlunsplit(parts._replace(path=f"{parts.path}_bench"))
+    # --size 100x: the database bench/bigdata.py filled (250k settled orders, 1M entries)
+    return urlunsplit(
+        parts._replace(path=f"{parts.path}{'_bench100x' if size == '100x' else '_bench'}")
+    )
 
 
 def ensure_database(url: str) -> None:
@@ -103,9 +107,14 @@ def main() -> int:
         help="FULFILLMENT_CHARGE_CONCURRENCY (1: provider calls one after the other)",
     )
     parser.add_argument("--payment-latency-ms", type=float, default=0.0)
-    args = parser.parse_args()
+    from bench import sizes
 
-    db_url = bench_database_url()
+    sizes.add_size_option(parser)
+    args = parser.parse_args()
+    if args.size == "both":
+        return sizes.run_both(sys.argv[1:], _figures, script=__file__)
+
+    db_url = bench_database_url(args.size)
     broker_url = os.environ.get(
         "TEST_CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/flashsale_test"
     )
@@ -159,16 +168,27 @@ def run(args, env, db_url, broker_url, workdir) -> int:
     from shared.celery import dead_letter_queue, service_queue
     from shared.inventory import EPOCH_KEY, ReserveLine
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE fulfillment_ledgerentry, fulfillment_ledgertransaction, "
-            "fulfillment_payment, fulfillment_processedmessage, fulfillment_shipment, "
-            "fulfillment_outboxevent, fulfillment_simulatedcharge, fulfillment_simulatedrequest, "
-            "fulfillment_stockreceipt, fulfillment_stock"
-        )
+    if args.size == "demo":  # at 100x the data stays; counts below are relative to it
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "TRUNCATE fulfillment_ledgerentry, fulfillment_ledgertransaction, "
+                "fulfillment_payment, fulfillment_processedmessage, fulfillment_shipment, "
+                "fulfillment_outboxevent, fulfillment_simulatedcharge, "
+                "fulfillment_simulatedrequest, fulfillment_stockreceipt, fulfillment_stock"
+            )
     skus = [f"BENCH-{i:06d}" for i in range(1, SKUS + 1)]
     units = 10_000_000
-    Stock.objects.bulk_create([Stock(sku=s, on_hand=units, received=units) for s in skus])
+    Stock.objects.bulk_create(
+        [Stock(sku=s, on_hand=units, received=units) for s in skus],
+        update_conflicts=True,
+        unique_fields=["sku"],
+        update_fields=["on_hand", "received"],
+    )
+    base = {  # 0 at demo size (truncated); the 100x data otherwise
+        "processed": ProcessedMessage.objects.count(),
+        "payments": Payment.objects.count(),
+        "sales": LedgerTransaction.objects.exclude(description="pgbench").count(),
+    }
     inventory = inventory_client()
     inventory.set_available_many(dict.fromkeys(skus, units))
     # The bench's own sale on counters it just set: open it, as the rebuild would (ADR 0088).
@@ -248,7 +268,7 @@ def run(args, env, db_url, broker_url, workdir) -> int:
         last_report = t0
         while done < args.orders and time.monotonic() < drain_deadline:
             time.sleep(0.25)
-            done = ProcessedMessage.objects.count()
+            done = ProcessedMessage.objects.count() - base["processed"]
             if time.perf_counter() - last_report >= 5:
                 last_report = time.perf_counter()
                 say(f"      drained {done}/{args.orders} ({done / (last_report - t0):.0f}/s)")
@@ -267,9 +287,9 @@ def run(args, env, db_url, broker_url, workdir) -> int:
     )
 
     totals = ledger_totals()
-    final = ProcessedMessage.objects.count()  # tasks in flight at the deadline finished too
-    payments = Payment.objects.count()
-    sales = LedgerTransaction.objects.exclude(description="pgbench").count()
+    final = ProcessedMessage.objects.count() - base["processed"]  # in flight at the deadline too
+    payments = Payment.objects.count() - base["payments"]
+    sales = LedgerTransaction.objects.exclude(description="pgbench").count() - base["sales"]
     ok = payments == sales == final and totals == {"amount": 0, "quantity": 0}
     say(
         f"[5/6] checks: {final} orders processed, {payments} payments, {sales} ledger "
@@ -330,6 +350,20 @@ def pgbench(args, db_url: str, workdir: Path) -> float | None:
         say(f"pgbench failed:\n{result.stdout}\n{result.stderr}")
         return None
     return float(tps_lines[0].split("=")[1].split()[0])
+
+
+def _figures(text: str) -> dict[str, float]:
+    """The figures --size both puts side by side."""
+    from bench import sizes
+
+    return sizes.numbers(
+        text,
+        {
+            "drain orders/s": r"^SUMMARY .*drain=([\d.]+)",
+            "pgbench tps": r"^SUMMARY .*pgbench=([\d.]+)",
+            "drain / pgbench": r"^SUMMARY .*ratio=([\d.]+)",
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: commit-to-queue handoff of the order outbox, the candidates side by side.
 
-    DJANGO_ENV=test .venv/bin/python bench/outbox_handoff.py [--count 400] [--rate 333]
+    DJANGO_ENV=test .venv/bin/python -m bench.outbox_handoff [--count 400] [--rate 333]
 
 The relay (`manage.py order outbox_relay`, a real process) is the only publisher; the
 checkout (``services.order_checkout``, from ``--procs`` forked processes at ``--rate``

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import render
 from django.utils import timezone
+
+from shared.adminlists import LargeTableAdmin, RecentValuesListFilter
 
 from . import services
 from .errors import CatalogError
@@ -24,7 +27,17 @@ class CategoryAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_products=Count("products"))
+        # A correlated count per listed category (index product_category_id) instead of a
+        # join and GROUP BY over every product, which the paginator's count repeated:
+        # 0.3-0.8 s at 200k products (ADR 0102).
+        per_category = (
+            Product.objects.filter(category=OuterRef("pk"))
+            .order_by()
+            .values("category")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(_products=Coalesce(Subquery(per_category), 0))
 
     @admin.display(ordering="_products", description="products")
     def product_count(self, obj):
@@ -35,9 +48,9 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(LargeTableAdmin):
     list_display = ["sku", "name", "category", "price", "currency", "is_active", "updated_at"]
-    list_filter = ["is_active", "category", "currency"]
+    list_filter = ["is_active", "category", ("currency", RecentValuesListFilter)]
     search_fields = ["sku", "name", "slug"]
     list_select_related = ["category"]
     list_per_page = 50
@@ -61,13 +74,14 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(LargeTableAdmin):
     list_display = ["product", "rating", "title", "author_name", "created_at"]
-    list_filter = ["rating", "created_at"]
+    list_filter = [("rating", RecentValuesListFilter), "created_at"]
     search_fields = ["title", "author_name", "product__sku", "product__name"]
     list_select_related = ["product"]
     raw_id_fields = ["product"]
-    date_hierarchy = "created_at"
+    # No date_hierarchy: its DISTINCT over every review's month costs 0.8 s at 5M reviews;
+    # the created_at filter sends no query (ADR 0102).
 
     def save_model(self, request, obj, form, change):
         services.review_save(review=obj)

@@ -69,7 +69,9 @@ class Review(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             # The review loader reads the newest reviews of a page of products.
-            models.Index(fields=["product", "-created_at", "-id"], name="review_product_newest")
+            models.Index(fields=["product", "-created_at", "-id"], name="review_product_newest"),
+            # The admin's list, newest first over every product (5M rows at 100x: ADR 0102).
+            models.Index(fields=["-created_at", "-id"], name="review_newest"),
         ]
         constraints = [
             models.CheckConstraint(

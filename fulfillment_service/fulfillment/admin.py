@@ -29,9 +29,10 @@ from fulfillment_service.fulfillment.models import (
     Stock,
     StockReceipt,
 )
+from shared.adminlists import LargeTableAdmin, RecentValuesListFilter
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(LargeTableAdmin):
     """Rows written only by the services: viewable, never editable here."""
 
     def has_add_permission(self, request, obj=None):
@@ -72,21 +73,23 @@ class LedgerTransactionAdmin(ReadOnlyAdmin):
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
     list_display = ["id", "transaction", "account", "sku", "currency", "amount", "quantity"]
-    list_filter = ["account", "currency"]
+    list_filter = ["account", ("currency", RecentValuesListFilter)]
     search_fields = ["sku", "transaction__order_id"]
 
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
     list_display = ["order_id", "status", "amount", "currency", "provider_reference", "created_at"]
-    list_filter = ["status", "provider"]
+    list_filter = ["status", ("provider", RecentValuesListFilter)]
+    ordering = ["-id"]  # creation order without an index on created_at (ADR 0102)
     search_fields = ["order_id", "provider_reference"]
 
 
 @admin.register(ProcessedMessage)
 class ProcessedMessageAdmin(ReadOnlyAdmin):
     list_display = ["order_id", "outcome", "reason", "processed_at"]
-    list_filter = ["outcome", "reason"]
+    list_filter = ["outcome", ("reason", RecentValuesListFilter)]
+    recent_values_by = "-processed_at"  # the pk is the order's UUID; processed_at is indexed
     search_fields = ["order_id"]
 
 
@@ -98,7 +101,8 @@ class OutboxEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(admin.ModelAdmin):
+class ShipmentAdmin(LargeTableAdmin):
+    ordering = ["-id"]  # creation order without an index on created_at (ADR 0102)
     list_display = ["order_id", "status", "created_at", "updated_at"]
     list_filter = ["status"]
     search_fields = ["order_id"]
@@ -136,7 +140,7 @@ class RestockForm(forms.Form):
 
 
 @admin.register(Stock)
-class StockAdmin(admin.ModelAdmin):
+class StockAdmin(LargeTableAdmin):
     list_display = ["sku", "on_hand", "received", "updated_at"]
     search_fields = ["sku"]
     readonly_fields = ["sku", "on_hand", "received", "updated_at"]

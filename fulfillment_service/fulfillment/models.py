@@ -78,6 +78,8 @@ class ProcessedMessage(models.Model):
 
     class Meta:
         ordering = ["-processed_at"]
+        # The admin's list, newest first (ADR 0102).
+        indexes = [models.Index(fields=["processed_at"], name="processed_at")]
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.outcome}"
@@ -195,6 +197,16 @@ class LedgerEntry(models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # maintain's stock sweep sums units sold per sku: an index-only scan of the
+            # units_sold legs instead of a scan of every entry (ADR 0102).
+            models.Index(
+                fields=["sku"],
+                include=["quantity"],
+                condition=Q(account="units_sold"),
+                name="ledger_units_sold_by_sku",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(amount=0) | ~Q(quantity=0), name="ledger_entry_not_empty"

@@ -12,6 +12,7 @@ from django.contrib import admin
 
 from order_service.orders.models import IdempotencyKey, Order, OrderLine, OutboxMessage
 from order_service.orders.selectors import outbox_backlog
+from shared.adminlists import LargeTableAdmin, RecentValuesListFilter
 
 
 def _backlog_title() -> str:
@@ -39,7 +40,7 @@ class OrderLineInline(admin.TabularInline):
         return False
 
 
-class ReadOnlyRecordAdmin(admin.ModelAdmin):
+class ReadOnlyRecordAdmin(LargeTableAdmin):
     """Viewable, never added, changed or deleted from the admin (whatever the user's
     permissions: a superuser neither)."""
 
@@ -79,7 +80,8 @@ class OrderAdmin(OrderRecordAdmin):
     list_display = ["id", "status", "total", "currency", "shopper_id", "created_at"]
     list_filter = ["status", "created_at"]
     search_fields = ["id"]
-    date_hierarchy = "created_at"
+    # No date_hierarchy: its DISTINCT over every order's month costs 0.6 s at 1M orders;
+    # the created_at filter (today, past 7 days, this month, ...) sends no query (ADR 0102).
     inlines = [OrderLineInline]
     readonly_fields = [f.name for f in Order._meta.fields]
 
@@ -89,7 +91,11 @@ class OrderAdmin(OrderRecordAdmin):
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(OrderRecordAdmin):
     list_display = ["id", "order_id", "task_name", "created_at", "published_at", "attempts"]
-    list_filter = [("published_at", admin.EmptyFieldListFilter), "task_name"]
+    list_filter = [
+        ("published_at", admin.EmptyFieldListFilter),
+        ("task_name", RecentValuesListFilter),
+    ]
+    recent_values_by = "-created_at"  # the pk is a UUID; created_at is indexed
     search_fields = ["order__id"]
     readonly_fields = [f.name for f in OutboxMessage._meta.fields]
 

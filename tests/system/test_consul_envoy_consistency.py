@@ -10,7 +10,9 @@ new knob on either side fails this test until it is mapped or listed (docs/edge-
 from __future__ import annotations
 
 import json
+import os
 import re
+import runpy
 import subprocess
 from pathlib import Path
 
@@ -325,3 +327,29 @@ def test_docker_compose_runs_a_sidecar_beside_each_registered_mesh_service():
     proxy = consul_service("fulfillment")["connect"]["sidecar_service"]["proxy"]
     assert proxy["local_service_port"] == 8000
     assert "0.0.0.0:8000" in services["fulfillment"]["command"]
+
+
+def gunicorn_settings(service: str) -> dict:
+    """deploy/gunicorn.conf.py as gunicorn reads it for ``service`` (SERVICE is set by the
+    Procfile, docker-compose.yml and deploy/k8s alike)."""
+    saved = {k: os.environ.pop(k, None) for k in ("SERVICE", "WEB_WORKER_CLASS")}
+    os.environ["SERVICE"] = service
+    try:
+        return runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
+    finally:
+        os.environ.pop("SERVICE")
+        os.environ.update({k: v for k, v in saved.items() if v is not None})
+
+
+def test_the_sidecar_closes_idle_app_connections_before_gunicorn_does(envoy):
+    # When the app keeps connections (WEB_WORKER_CLASS=gthread), Envoy drops an idle one
+    # first, so it never sends a request onto a connection gunicorn is closing (ADR 0103).
+    app = gunicorn_settings("fulfillment")
+    assert (app["worker_class"], app["threads"]) == ("sync", 1)
+    (local,) = envoy["fulfillment"]["static_resources"]["clusters"]
+    options = local["typed_extension_protocol_options"][
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+    ]
+    idle = seconds(options["common_http_protocol_options"]["idle_timeout"])
+    assert (idle, app["keepalive"]) == (15.0, 30)
+    assert [gunicorn_settings(s)["worker_class"] for s in ("catalog", "order")] == ["sync"] * 2

@@ -377,6 +377,50 @@ def test_order_reaches_the_real_fulfillment_app_only_through_the_mesh(real_fulfi
     assert denied.status == 403
 
 
+def local_app_counters(mesh) -> dict[str, int]:
+    """The fulfillment sidecar's counters for its cluster of the local app."""
+    found = {}
+    for line in lab.scrape(mesh.fulfillment_admin, "/stats").splitlines():
+        name, _, value = line.partition(": ")
+        prefix, _, counter = name.rpartition(".")
+        if prefix == "cluster.local_fulfillment" and counter in (
+            "upstream_cx_total",
+            "upstream_rq_total",
+        ):
+            found[counter] = int(value)
+    return found
+
+
+@pytest.mark.parametrize(("worker_class", "new_connections"), [("sync", 20), ("gthread", 0)])
+def test_the_sidecar_reuses_its_app_connection_only_when_gunicorn_keeps_it(
+    tmp_path, worker_class, new_connections
+):
+    # What bench/mesh_latency.py's "cx/rq" column shows (ADR 0103): a sync worker closes the
+    # connection after each response, so the sidecar opens one per call; gthread keeps it.
+    env = lab.service_database("fulfillment", "mesh")
+    lab.migrate("fulfillment", env)
+    port = free_port()
+    app = lab.start_gunicorn(
+        "fulfillment",
+        port,
+        tmp_path,
+        env={**env, "WEB_WORKERS": "1", "WEB_WORKER_CLASS": worker_class},
+    )
+    mesh = lab.start_mesh(tmp_path, fulfillment_port=port)
+    try:
+        lab.wait_http(port, "/healthz")
+        assert call(mesh, "GET", "/healthz").status == 200  # the first connection
+        before = local_app_counters(mesh)
+        for _ in range(20):
+            assert call(mesh, "GET", "/healthz").status == 200
+        after = local_app_counters(mesh)
+    finally:
+        mesh.stop()
+        app.stop()
+    assert after["upstream_rq_total"] - before["upstream_rq_total"] == 20
+    assert after["upstream_cx_total"] - before["upstream_cx_total"] == new_connections
+
+
 def test_the_mesh_ca_is_replaced_under_load_without_a_failed_request(tmp_path):
     stub = lab.Stub(lambda m, p, h, b: lab.json_answer(200, {"ok": True}))
     mesh = lab.start_mesh(tmp_path, fulfillment_port=stub.port)
