@@ -35,7 +35,8 @@ def plot_all(results: dict[str, dict], out: Path, *, dpi: int = 80) -> list[Path
     for ax, (name, r) in zip(axes, results.items(), strict=True):
         s = r["series"]
         _spike_band(ax, r)
-        ax.stackplot(s["second"], *[s["throughput"][o] for o in OUTCOMES], labels=OUTCOMES,
+        labels = [o if o != "other" else "other 4xx, 499" for o in OUTCOMES]
+        ax.stackplot(s["second"], *[s["throughput"][o] for o in OUTCOMES], labels=labels,
                      colors=[COLOURS[o] for o in OUTCOMES])  # fmt: skip
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("s from T0")

@@ -33,7 +33,7 @@ from pathlib import Path
 from bench.spike.analysis import analyse, read_log
 from bench.spike.sampler import Sampler, backlog
 from bench.spike.scenario import Scenario, product_path, run_phase
-from bench.spike.targets import ROOT, BaselineTarget, PlatformTarget
+from bench.spike.targets import ROOT, BaselineTarget, PlatformTarget, run_database_urls
 
 QUERY_FILE = ROOT / "catalog_service" / "graphql" / "queries" / "storefront_product.graphql"
 FULL = {"steady_s": 15, "spike_s": 45, "cooldown_s": 15}
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="the documented run (<= 5 min)")
     parser.add_argument("--payment-latency-ms", type=float, default=50.0)
     parser.add_argument("--baseline-workers", type=int, default=8)
-    parser.add_argument("--db-suffix", default="spike")
+    parser.add_argument("--db-suffix", default="spikebench", help="added to database names")
     parser.add_argument("--drain-timeout", type=float, default=120.0)
     parser.add_argument("--audit-timeout", type=float, default=120.0)
     parser.add_argument("--out", type=Path, default=None)
@@ -339,14 +339,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def platform_urls(target: PlatformTarget, opts) -> dict[str, str]:
     """The platform's database URLs when it is not started in this run (baseline only)."""
-    suffix = opts.db_suffix
-    return {
-        "CATALOG_DATABASE_URL": f"postgres://catalog:catalog@127.0.0.1:5432/catalog_{suffix}",
-        "ORDER_DATABASE_URL": f"postgres://orders:orders@127.0.0.1:5432/orders_{suffix}",
-        "FULFILLMENT_DATABASE_URL": (
-            f"postgres://fulfillment:fulfillment@127.0.0.1:5432/fulfillment_{suffix}"
-        ),
-    }
+    return run_database_urls(opts.db_suffix)
 
 
 def platform_target_slugs(target: PlatformTarget, opts, scenario: Scenario):

@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -50,6 +50,23 @@ LOG_FORMAT = (
     '"status":$status,"bytes":$body_bytes_sent,"rt":$request_time,'
     '"upstream":"$upstream_addr","urt":"$upstream_response_time","cache":""}\''
 )
+
+
+DEFAULT_DATABASE_URLS = {
+    "CATALOG_DATABASE_URL": "postgres://catalog:catalog@127.0.0.1:5432/catalog",
+    "ORDER_DATABASE_URL": "postgres://orders:orders@127.0.0.1:5432/orders",
+    "FULFILLMENT_DATABASE_URL": "postgres://fulfillment:fulfillment@127.0.0.1:5432/fulfillment",
+}
+
+
+def run_database_urls(suffix: str) -> dict[str, str]:
+    """The configured database URLs with ``_<suffix>`` added to each name: a spike run never
+    touches the databases of a platform (or the tests) running on this machine."""
+    urls = {}
+    for var, default in DEFAULT_DATABASE_URLS.items():
+        parts = urlsplit(os.environ.get(var, default))
+        urls[var] = urlunsplit(parts._replace(path=f"{parts.path}_{suffix}"))
+    return urls
 
 
 def _drop_and_create(name: str, owner: str | None = None) -> None:
@@ -103,13 +120,7 @@ class PlatformTarget:
         self.rabbitmq = PrivateRabbitMQ(
             self.workdir / "rabbitmq", plugins=("rabbitmq_management",)
         ).start()
-        urls = {
-            "CATALOG_DATABASE_URL": f"postgres://catalog:catalog@127.0.0.1:5432/catalog_{self.db_suffix}",
-            "ORDER_DATABASE_URL": f"postgres://orders:orders@127.0.0.1:5432/orders_{self.db_suffix}",
-            "FULFILLMENT_DATABASE_URL": (
-                f"postgres://fulfillment:fulfillment@127.0.0.1:5432/fulfillment_{self.db_suffix}"
-            ),
-        }
+        urls = run_database_urls(self.db_suffix)
         for url in urls.values():
             _drop_and_create(urlsplit(url).path.lstrip("/"))  # the runner creates them
         self.env = {
