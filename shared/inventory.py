@@ -7,6 +7,10 @@ so that reads are instant and checkout reservations are atomic at any rate:
 ``inv:{SKU}:available``         units that can still be reserved (integer, never negative)
 ``inv:{SKU}:shopper:{ID}``      units of SKU reserved by shopper ID (per-shopper limit)
 ``inv:res:{RESERVATION}``       hash of SKU -> units held by one reservation (= order id)
+``inv:restored``                the order service has written back the reservations of every
+                                order accepted but not yet settled (after Redis came back empty)
+``inv:epoch``                   the counters are complete: rebuilt from the systems of record,
+                                accepted-but-unsettled orders included. No epoch, no sale
 ==============================  ============================================================
 
 * catalog reads availability (:func:`availability_many`, one MGET for a whole page);
@@ -19,6 +23,11 @@ so that reads are instant and checkout reservations are atomic at any rate:
 Invariant: units received = available + held by open reservations + sold.
 A missing ``available`` key means "unknown": it is never treated as zero or as in stock;
 reservations on it are refused (``MISSING``) until it is rebuilt.
+
+An empty Redis (restarted: it keeps nothing on disk) has no ``inv:epoch``: the reserve
+script then answers ``PAUSED`` and checkout refuses with a retryable 503 until the rebuild
+is done (ADR 0088): the order service restores its open reservations (``inv:restored``),
+then fulfillment sets every counter to ``on_hand - held`` and writes ``inv:epoch``.
 
 All keys of one order must live on one Redis node (a single instance here; with Redis
 Cluster the ``{...}`` hash tags would have to become a per-sale tag).
@@ -40,6 +49,10 @@ LOW_STOCK_THRESHOLD = 10
 IN_STOCK = "IN_STOCK"
 LOW_STOCK = "LOW_STOCK"
 SOLD_OUT = "SOLD_OUT"
+
+
+EPOCH_KEY = "inv:epoch"
+RESTORED_KEY = "inv:restored"
 
 
 def available_key(sku: str) -> str:
@@ -73,7 +86,7 @@ class ReserveLine:
 @dataclass(frozen=True)
 class ReserveResult:
     ok: bool
-    code: str = "OK"  # OK | DUPLICATE | MISSING | SOLD_OUT | LIMIT_EXCEEDED
+    code: str = "OK"  # OK | DUPLICATE | PAUSED | MISSING | SOLD_OUT | LIMIT_EXCEEDED
     sku: str | None = None
 
 
@@ -143,7 +156,7 @@ class Inventory:
         skus = [line.sku for line in lines]
         if len(set(skus)) != len(skus):
             raise ValueError("each sku may appear once per reservation")
-        keys = [reservation_key(reservation_id)]
+        keys = [reservation_key(reservation_id), EPOCH_KEY]
         args: list[str | int] = [len(lines), int(shopper_ttl)]
         for line in lines:
             if line.quantity <= 0:
@@ -182,3 +195,54 @@ class Inventory:
     def set_available_many(self, values: dict[str, int]) -> None:
         if values:
             self.client.mset({available_key(s): max(0, v) for s, v in values.items()})
+
+    # --- the rebuild after an empty restart (ADR 0088) -------------------------------------
+    def markers(self) -> tuple[str | None, str | None]:
+        """(epoch, restored) in one round trip; None where missing."""
+        epoch, restored = self.client.mget([EPOCH_KEY, RESTORED_KEY])
+        return epoch, restored
+
+    def epoch(self) -> str | None:
+        return self.client.get(EPOCH_KEY)
+
+    def reservations_restore(
+        self,
+        *,
+        reservations: dict[str, dict[str, int]],
+        shopper_ids: dict[str, str],
+        shopper_units: dict[tuple[str, str], int],
+        shopper_ttl: int,
+        marker: str,
+    ) -> None:
+        """Write back what only the order service knows (orders accepted, not yet settled):
+        each one's reservation hash, the per-shopper counters, then ``inv:restored``.
+
+        Only while no epoch is set: a reservation written over live counters would be
+        counted twice. ``shopper_ids`` maps a reservation to its shopper (for release)."""
+        pipe = self.client.pipeline(transaction=False)
+        for reservation_id, lines in reservations.items():
+            fields: dict[str, str | int] = {}
+            for sku, qty in lines.items():
+                fields[sku] = qty
+                fields[f"shopper:{sku}"] = shopper_key(sku, shopper_ids[reservation_id])
+            pipe.hset(reservation_key(reservation_id), mapping=fields)
+        for (sku, shopper_id), units in shopper_units.items():
+            pipe.set(shopper_key(sku, shopper_id), units, ex=shopper_ttl if shopper_ttl else None)
+        pipe.set(RESTORED_KEY, marker)
+        pipe.execute()
+
+    def epoch_set(self, *, epoch: str, restored: str) -> bool:
+        """Open the sale: the counters are complete (only the rebuild calls this). Written
+        only if ``inv:restored`` still holds ``restored``: a Redis that restarted again
+        meanwhile has lost the reservations the counters were computed against."""
+        return bool(
+            self.client.eval(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                "redis.call('SET', KEYS[2], ARGV[2]) return 1 end return 0",
+                2,
+                RESTORED_KEY,
+                EPOCH_KEY,
+                restored,
+                epoch,
+            )
+        )

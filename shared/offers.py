@@ -9,6 +9,10 @@ depend on the catalog being up.
 Fields (all strings): ``sku``, ``name``, ``price``, ``currency``, ``sale_price`` (empty when
 no flash sale), ``starts_at``/``ends_at`` (ISO 8601, empty when no sale),
 ``per_shopper_limit`` (``0`` when none), ``active`` (``1`` or ``0``: sellable at all).
+
+``offer:epoch`` is written after a complete publication of every offer. An empty Redis
+(restarted) lacks it: the order service then answers ``SALE_PAUSED`` for an offer it cannot
+find, instead of ``UNKNOWN_SKU``, and the catalog's publisher republishes at once (ADR 0088).
 """
 
 from __future__ import annotations
@@ -18,9 +22,30 @@ from datetime import datetime
 
 import redis
 
+OFFERS_EPOCH_KEY = "offer:epoch"
+
 
 def offer_key(sku: str) -> str:
     return f"offer:{{{sku}}}"
+
+
+def offers_epoch(client: redis.Redis) -> str | None:
+    value = client.get(OFFERS_EPOCH_KEY)
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def redis_run_id(client: redis.Redis) -> str:
+    """The server's run id: it changes when Redis restarts (and comes back empty here)."""
+    return str(client.info("server")["run_id"])
+
+
+def offers_epoch_set(client: redis.Redis, *, run_id: str) -> bool:
+    """Mark the offers complete, unless Redis restarted since ``run_id`` was read (the
+    publication would then be partial). Returns whether the marker was written."""
+    if redis_run_id(client) != run_id:
+        return False
+    client.set(OFFERS_EPOCH_KEY, run_id)
+    return True
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from shared.offers import offer_key, publish_offers
+from shared.offers import offer_key, offers_epoch_set, publish_offers, redis_run_id
 
 from . import redis_clients, selectors
 from .errors import CatalogError, FlashSaleInvalid
@@ -36,6 +36,7 @@ def offer_publish_many(*, product_ids: Iterable[int] | None = None) -> int:
         qs = qs.filter(id__in=list(product_ids))
     now = timezone.now()
     client = redis_clients.offers_client()
+    run_id = redis_run_id(client) if product_ids is None else None
     published = 0
     batch: list[Product] = []
     for product in qs.iterator(chunk_size=OFFER_BATCH):
@@ -47,6 +48,9 @@ def offer_publish_many(*, product_ids: Iterable[int] | None = None) -> int:
     if batch:
         publish_offers(client, selectors.offer_many(products=batch, now=now))
         published += len(batch)
+    if run_id is not None:
+        # Every offer is in: the order service may sell again after an empty restart.
+        offers_epoch_set(client, run_id=run_id)
     return published
 
 

@@ -13,10 +13,18 @@ share of charges (``PAYMENT_DECLINE_RATE``) and to fail transiently
 (``PAYMENT_TRANSIENT_ERROR_RATE``). Like a provider's test cards, some shopper ids script
 an outcome: ``test-decline...`` is always declined, ``test-flaky-N...`` fails transiently on
 the first N attempts for its key, then succeeds.
+
+A running provider can be retold, as one tells a sandbox provider to misbehave, through
+``PAYMENT_SIMULATION_FILE`` (default ``$VAR_DIR/payment-simulation.json`` when ``VAR_DIR``
+is set): a JSON object with any of ``latency_ms``, ``decline_rate``,
+``transient_error_rate``, read again whenever the file changes; a missing file means the
+settings' values. The spike's faults ``payment_slow_2s`` / ``payment_failing_50pct`` use it.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import re
 import time
@@ -24,6 +32,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
+from pathlib import Path
 from typing import Protocol
 
 from django.conf import settings
@@ -80,6 +89,31 @@ class SimulatedProvider:
         self.decline_rate = decline_rate
         self.transient_error_rate = transient_error_rate
         self.rng = rng or random.Random()  # noqa: S311 - simulation, not security
+        self.defaults = (latency_ms, decline_rate, transient_error_rate)
+        self.simulation_file = ""
+        self._simulation_stamp: float | None = None
+
+    def _refresh(self) -> None:
+        """Take the behaviour from the simulation file when it changed (one stat a call)."""
+        if not self.simulation_file:
+            return
+        try:
+            stamp = os.stat(self.simulation_file).st_mtime
+        except OSError:
+            stamp = None
+        if stamp == self._simulation_stamp:
+            return
+        self._simulation_stamp = stamp
+        latency, decline, transient = self.defaults
+        if stamp is not None:
+            try:
+                told = json.loads(Path(self.simulation_file).read_text() or "{}")
+            except (OSError, ValueError):
+                told = {}
+            latency = float(told.get("latency_ms", latency))
+            decline = float(told.get("decline_rate", decline))
+            transient = float(told.get("transient_error_rate", transient))
+        self.latency_ms, self.decline_rate, self.transient_error_rate = latency, decline, transient
 
     def charge(
         self, *, idempotency_key: str, amount: Decimal, currency: str, shopper_id: str
@@ -87,6 +121,7 @@ class SimulatedProvider:
         # A provider is a remote system: nothing it records may be rolled back by ours.
         if connection.in_atomic_block:
             raise RuntimeError("charge() must be called outside any database transaction")
+        self._refresh()
         if self.latency_ms > 0:
             time.sleep(self.latency_ms / 1000)
         flaky = FLAKY_PATTERN.match(shopper_id)
@@ -155,8 +190,10 @@ class SimulatedProvider:
 def gateway_from_settings() -> PaymentGateway:
     if settings.PAYMENT_GATEWAY != "simulated":
         raise ValueError(f"unknown PAYMENT_GATEWAY {settings.PAYMENT_GATEWAY!r}")
-    return SimulatedProvider(
+    provider = SimulatedProvider(
         latency_ms=settings.PAYMENT_LATENCY_MS,
         decline_rate=settings.PAYMENT_DECLINE_RATE,
         transient_error_rate=settings.PAYMENT_TRANSIENT_ERROR_RATE,
     )
+    provider.simulation_file = settings.PAYMENT_SIMULATION_FILE
+    return provider

@@ -20,11 +20,13 @@ Repair (``--repair``) rebuilds what Redis should say from the system of record:
 * leftover reservations of orders fulfillment already settled are committed (fulfilled)
   or released (failed).
 
-What cannot be rebuilt after Redis restarts empty: the reservation hashes and per-shopper
-counters of orders accepted but not yet processed. Their units are then counted as
-available again until their OrderAccepted is processed: the conditional UPDATE in
-PostgreSQL still never oversells, but some accepted orders can then fail with
-``out_of_stock`` (and are refunded); per-shopper limits restart from zero.
+After Redis restarts empty (no ``inv:epoch``: checkout answers ``SALE_PAUSED``), the
+counters are not rebuilt from the stock alone: that would count the units of orders
+accepted but not yet processed as available again (issue 12). The order service first
+writes those orders' reservations back (``inv:restored``, order_service/orders/restore.py);
+then :func:`stock_availability_rebuild` settles what fulfillment already processed, sets
+every counter to ``on_hand - held`` and writes ``inv:epoch``: the sale resumes (ADR 0088).
+Until ``inv:restored`` is there, repair leaves the missing counters alone.
 """
 
 from __future__ import annotations
@@ -198,6 +200,11 @@ def stock_invariant_check(
         report.settled_reservations = reservations_settle(inventory=inventory)
         to_fix = report.drifting + report.unknown
         missing = [b.sku for b in report.unknown]
+        if inventory.epoch() is None:
+            # Redis came back empty: only the coordinated rebuild may set counters, once
+            # the order service has restored its reservations (stock_availability_rebuild).
+            missing, to_fix = [], []
+            report.drifting = []
         if missing:
             stock_available_rebuild(skus=missing, inventory=inventory)
         incr = inventory.client.register_script(_INCR_CLAMPED)
@@ -252,3 +259,29 @@ def stock_available_rebuild(*, skus: list[str], inventory: Inventory) -> dict[st
     values = {sku: max(0, on_hand[sku] - held.get(sku, 0)) for sku in skus if sku in on_hand}
     inventory.set_available_many(values)
     return values
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    state: str  # "open" (nothing to do) | "waiting" (for the order service) | "rebuilt"
+    skus: int = 0
+    held_units: int = 0
+
+
+def stock_availability_rebuild(*, inventory: Inventory) -> RebuildResult:
+    """After Redis came back empty: once the order service restored the reservations of
+    its accepted-but-unsettled orders, settle the ones fulfillment already processed, set
+    every counter from the stock (``on_hand - held``) and open the sale (``inv:epoch``)."""
+    epoch, restored = inventory.markers()
+    if epoch is not None:
+        return RebuildResult(state="open")
+    if restored is None:
+        return RebuildResult(state="waiting")
+    reservations_settle(inventory=inventory)
+    skus = list(Stock.objects.values_list("sku", flat=True))
+    values = stock_available_rebuild(skus=skus, inventory=inventory)
+    on_hand = dict(Stock.objects.values_list("sku", "on_hand"))
+    held = sum(max(0, on_hand.get(sku, 0) - value) for sku, value in values.items())
+    if not inventory.epoch_set(epoch=f"{time.time():.3f}", restored=restored):
+        return RebuildResult(state="waiting")  # Redis restarted again meanwhile
+    return RebuildResult(state="rebuilt", skus=len(values), held_units=held)

@@ -83,6 +83,16 @@ class StockUnavailable(OrderError):
     retry_after = 5
 
 
+class SalePaused(OrderError):
+    """Redis came back empty and availability is not rebuilt yet (no ``inv:epoch``, or the
+    catalog has not republished its offers): nothing is sold until it is (ADR 0088)."""
+
+    code = "SALE_PAUSED"
+    http_status = 503
+    message = "Sales are paused for a few seconds while availability is rebuilt; please retry."
+    retry_after = 1
+
+
 class IdempotencyKeyRequired(OrderError):
     code = "IDEMPOTENCY_KEY_REQUIRED"
     http_status = 400

@@ -22,6 +22,7 @@ OUTCOMES = (
 _OUTCOME_OF_CODE = {
     "SOLD_OUT": "sold_out",
     "STOCK_UNAVAILABLE": "sold_out",
+    "SALE_PAUSED": "sold_out",
     "LIMIT_EXCEEDED": "limit",
     "RATE_LIMITED": "rate_limited",
     "SALE_NOT_ACTIVE": "sale_not_active",

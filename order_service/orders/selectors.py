@@ -15,7 +15,7 @@ from order_service.orders import errors
 from order_service.orders.cart import Shopper
 from order_service.orders.models import IdempotencyKey, Order, OrderStatus, OutboxMessage
 from order_service.orders.stores import inventory, offers_client
-from shared.offers import Offer, get_offers
+from shared.offers import Offer, get_offers, offers_epoch
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,19 @@ class PricedLine:
 
 def offers_get(*, skus: list[str]) -> dict[str, Offer | None]:
     return get_offers(offers_client(), skus) if skus else {}
+
+
+def sale_paused() -> bool:
+    """True while Redis has no rebuilt availability (``inv:epoch``) or no republished offers
+    (``offer:epoch``): it came back empty and the rebuild is not done (ADR 0088). Asked only
+    when an offer or a counter is missing, so the hot path pays nothing for it."""
+    return inventory().epoch() is None or offers_epoch(offers_client()) is None
+
+
+def offers_check_paused(*, offers: dict[str, Offer | None]) -> None:
+    """A missing offer during the rebuild is "paused", not "unknown sku"."""
+    if any(offer is None for offer in offers.values()) and sale_paused():
+        raise errors.SalePaused()
 
 
 def offer_line_price(*, offer: Offer | None, sku: str, quantity: int, now: datetime) -> PricedLine:
@@ -86,8 +99,12 @@ def cart_line_check(
     sale), so a cart refuses with the same code the checkout would (docs/order.md).
     Nothing is reserved: stock can still go between now and checkout.
     """
+    if offer is None and sale_paused():
+        raise errors.SalePaused()
     priced = offer_line_price(offer=offer, sku=sku, quantity=quantity, now=now)
     if available is None:
+        if sale_paused():
+            raise errors.SalePaused()
         raise errors.StockUnavailable(sku=sku)
     if available < quantity:
         raise errors.SoldOut(sku=sku, available=max(available, 0))

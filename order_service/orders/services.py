@@ -41,6 +41,7 @@ from order_service.orders.selectors import (
     idempotency_key_find,
     idempotency_key_get,
     offer_line_price,
+    offers_check_paused,
     offers_get,
 )
 from order_service.orders.stores import inventory, locks_client
@@ -78,6 +79,8 @@ def cart_item_set(
     if sku not in lines and len(lines) >= settings.CART_MAX_LINES:
         raise errors.CartFull(limit=settings.CART_MAX_LINES)
     offer = offers_get(skus=[sku])[sku]
+    if offer is None:
+        offers_check_paused(offers={sku: offer})
     now = timezone.now()
     offer_line_price(offer=offer, sku=sku, quantity=quantity, now=now)
     available, bought = cart_stock_get(skus=[sku], shopper=shopper)
@@ -233,6 +236,7 @@ def _checkout_lines(*, items: dict[str, int], now: datetime) -> list[PricedLine]
         raise errors.CartEmpty()
     skus = sorted(items)
     offers = offers_get(skus=skus)
+    offers_check_paused(offers=offers)
     lines = [offer_line_price(offer=offers[s], sku=s, quantity=items[s], now=now) for s in skus]
     currencies = {line.currency for line in lines}
     if len(currencies) != 1:
@@ -263,6 +267,8 @@ def _reserve(*, order_id: uuid.UUID, shopper: Shopper, lines: list[PricedLine], 
             sku=result.sku,
             limit=by_sku[result.sku].per_shopper_limit if result.sku in by_sku else None,
         )
+    if result.code == "PAUSED":
+        raise errors.SalePaused()
     if result.code == "MISSING":
         raise errors.StockUnavailable(sku=result.sku)
     raise RuntimeError(f"unexpected reservation result {result.code} for a new order id")

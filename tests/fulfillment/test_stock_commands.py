@@ -116,9 +116,24 @@ def test_after_redis_restarts_empty_repair_rebuilds_from_postgresql(stock, inven
     report = stock_invariant_check(inventory=inventory)
     assert [b.sku for b in report.unknown] == ["SKU-A"]
     assert REGISTRY.get_sample_value("fulfillment_stock_unknown_skus") == 1
+    # Not from the stock alone: the order service's open reservations come first (ADR 0088).
     out = _run("check_stock", "--repair")
-    assert "1 unknown in Redis" in out
-    assert inventory.availability_many(["SKU-A"]) == {"SKU-A": 6}
+    assert "waiting for the order service's open reservations" in out
+    assert inventory.availability_many(["SKU-A"]) == {"SKU-A": None}
+    assert inventory.epoch() is None
+    # The order service restores one accepted, unprocessed order of 3 units:
+    pending = order_payload({"SKU-A": 3}, shopper_id="s-pending")
+    inventory.reservations_restore(
+        reservations={pending["order_id"]: {"SKU-A": 3}},
+        shopper_ids={pending["order_id"]: "s-pending"},
+        shopper_units={("SKU-A", "s-pending"): 3},
+        shopper_ttl=3600,
+        marker="restored-1",
+    )
+    out = _run("check_stock", "--repair")
+    assert "1 counters rebuilt (3 units held by accepted orders); sale resumed" in out
+    assert inventory.availability_many(["SKU-A"]) == {"SKU-A": 3}
+    assert inventory.epoch() is not None
     assert stock_invariant_check(inventory=inventory).ok
 
 

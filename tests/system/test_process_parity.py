@@ -94,6 +94,8 @@ ONE_OFF: dict[tuple[str, str], str] = {
     ("catalog", "graphql_snapshot"): "writes the schema snapshot for the tests",
     ("fulfillment", "restock"): "an operator's stock change",
     ("fulfillment", "check_stock"): "an operator's report; `maintain` runs the same check",
+    ("order", "inventory_restore"): "an operator's step after an empty Redis restart; "
+    "`outbox_relay` does the same by itself (ADR 0088)",
     ("fulfillment", "dead_letters"): "an operator's tool for the dead-letter queues",
     ("*", "ensure_superuser"): "local admin user; production uses createsuperuser",
     ("*", "ensure_roles"): "staff groups; the release jobs (`*-migrate`) run it (ADR 0067)",

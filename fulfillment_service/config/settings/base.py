@@ -1,5 +1,7 @@
 """Fulfillment service settings shared by every environment."""
 
+import os
+
 from shared.settings.base import *  # noqa: F403
 
 SERVICE_NAME = "fulfillment"
@@ -41,6 +43,15 @@ PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="simulated")
 PAYMENT_LATENCY_MS = env.float("PAYMENT_LATENCY_MS", default=0.0)
 PAYMENT_DECLINE_RATE = env.float("PAYMENT_DECLINE_RATE", default=0.0)
 PAYMENT_TRANSIENT_ERROR_RATE = env.float("PAYMENT_TRANSIENT_ERROR_RATE", default=0.0)
+# A JSON file that retells the running simulated provider (gateway.py); the spike's faults.
+PAYMENT_SIMULATION_FILE = env(
+    "PAYMENT_SIMULATION_FILE",
+    default=(
+        os.path.join(os.environ["VAR_DIR"], "payment-simulation.json")
+        if os.environ.get("VAR_DIR")
+        else ""
+    ),
+)
 
 # --- Order processing (tasks) ---
 # Transient errors (provider unavailable, database or Redis blips) are retried with

@@ -1,13 +1,18 @@
 """`manage.py fulfillment check_stock [--repair]`: the stock invariant checker.
 
 For every sku: received = available in Redis + held by open reservations + sold in the
-ledger. Exit code 0 when it holds (or was repaired), 1 when drift remains."""
+ledger. Exit code 0 when it holds (or was repaired), 1 when drift remains. After Redis came
+back empty, ``--repair`` rebuilds the counters only once the order service has restored
+its open reservations (ADR 0088); until then it says so and leaves them missing."""
 
 import sys
 
 from django.core.management.base import BaseCommand
 
-from fulfillment_service.fulfillment.invariants import stock_invariant_check
+from fulfillment_service.fulfillment.invariants import (
+    stock_availability_rebuild,
+    stock_invariant_check,
+)
 from fulfillment_service.fulfillment.services import inventory_client
 
 
@@ -36,6 +41,18 @@ class Command(BaseCommand):
         parser.add_argument("--samples", type=int, default=3)
 
     def handle(self, *args, repair, skus, samples, **options):
+        if repair:
+            rebuilt = stock_availability_rebuild(inventory=inventory_client())
+            if rebuilt.state == "rebuilt":
+                self.stdout.write(
+                    f"Redis came back empty: {rebuilt.skus} counters rebuilt "
+                    f"({rebuilt.held_units} units held by accepted orders); sale resumed"
+                )
+            elif rebuilt.state == "waiting":
+                self.stdout.write(
+                    "Redis came back empty: waiting for the order service's open reservations "
+                    "(its outbox_relay restores them; or run `manage.py order inventory_restore`)"
+                )
         report = stock_invariant_check(
             inventory=inventory_client(), skus=skus, samples=samples, repair=repair
         )

@@ -3,8 +3,11 @@
 A long-running loop (a process in deploy/Procfile). Safe to run as several instances: each
 batch is taken with SELECT ... FOR UPDATE SKIP LOCKED. Now and then it also deletes expired
 idempotency keys and gives back reservations whose order was never written (a checkout
-process killed between the Redis reservation and the database write). Stops cleanly on
-SIGTERM/SIGINT after the current batch.
+process killed between the Redis reservation and the database write). Every round it also
+looks whether Redis came back empty (no ``inv:epoch``) and, if so, writes back the
+reservations of the orders accepted but not yet settled (orders/restore.py, ADR 0088), so
+that fulfillment can rebuild availability and the sale resumes within seconds. Stops
+cleanly on SIGTERM/SIGINT after the current batch.
 
 The long-running loop serves its own Prometheus metrics on ``METRICS_PORT`` (when set):
 the order outbox backlog and oldest age, the oldest order waiting for fulfillment
@@ -25,6 +28,7 @@ from redis.exceptions import RedisError
 
 from order_service.orders import metrics
 from order_service.orders.publisher import publisher
+from order_service.orders.restore import inventory_reservations_restore
 from order_service.orders.selectors import outbox_backlog
 from order_service.orders.services import (
     idempotency_keys_expire,
@@ -77,6 +81,8 @@ class Command(BaseCommand):
             while not self.stopping:
                 try:
                     close_old_connections()
+                    if not once:
+                        self._restore()
                     result = outbox_relay_batch(limit=batch)
                     if not once and refresh.due():
                         metrics.relay_gauges_refresh()
@@ -127,6 +133,15 @@ class Command(BaseCommand):
         expired = idempotency_keys_expire()
         if expired:
             self.stdout.write(f"outbox relay: deleted {expired} expired idempotency key(s)")
+
+    def _restore(self) -> None:
+        restored = inventory_reservations_restore()
+        if restored is not None:
+            self.stdout.write(
+                f"outbox relay: Redis came back empty; restored {restored.reservations} open "
+                f"reservation(s) ({restored.units} units) and {restored.shopper_counters} "
+                "shopper counter(s); fulfillment rebuilds availability next"
+            )
 
     def _reap(self) -> None:
         released = reservations_release_orphans(seen=self.orphans_seen, min_age=self.orphan_age)
