@@ -42,6 +42,22 @@ local function shopper_ip()
   return string.format("127.%d.%d.%d", math.random(1, 254), math.random(0, 255),
                        math.random(1, 254))
 end
+-- The order ids answered 202, kept per thread and written out by done(): the audit counts
+-- any of them missing from the order database as lost.
+accepted = {}
+response = function(status, headers, body)
+  if status == 202 then
+    local id = string.match(body, '"order_id"%s*:%s*"([^"]+)"')
+    if id then accepted[#accepted + 1] = id end
+  end
+end
+function done(summary, latency, requests)
+  local out = io.open(ACCEPTED_FILE, "w")
+  for _, thread in ipairs(threads) do
+    for _, id in ipairs(thread:get("accepted")) do out:write(id, "\n") end
+  end
+  out:close()
+end
 request = function()
   counter = counter + 1
   local r = math.random()
@@ -109,6 +125,7 @@ class PhaseResult:
     non2xx: int = 0
     cpu_s: float = 0.0
     cpu_cores: float = 0.0  # the generator's CPU over the phase, in cores of the 2
+    accepted_ids: list[str] = field(default_factory=list)  # order ids answered 202
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -134,6 +151,7 @@ def lua_script(
     hot_paths: list[str],
     paths: list[str],
     hot_skus: list[str],
+    accepted_file: Path,
 ) -> str:
     def table(items: list[str]) -> str:
         return "{" + ", ".join(json.dumps(i) for i in items) + "}"
@@ -142,7 +160,7 @@ def lua_script(
         f"SEED = {scenario.seed}\nDELAY_MS = {delay_ms}\nRUN = {json.dumps(run)}\n"
         f"BROWSE = {scenario.browse}\nCART = {scenario.cart}\nHOT_BROWSE = {scenario.hot_browse}\n"
         f"CSRF = {json.dumps(CSRF)}\nHOT_PATHS = {table(hot_paths)}\nPATHS = {table(paths)}\n"
-        f"HOT_SKUS = {table(hot_skus)}\n"
+        f"HOT_SKUS = {table(hot_skus)}\nACCEPTED_FILE = {json.dumps(str(accepted_file))}\n"
     )
     return header + LUA
 
@@ -195,6 +213,7 @@ def run_phase(
             hot_paths=hot_paths,
             paths=paths,
             hot_skus=hot_skus,
+            accepted_file=workdir / f"accepted-{name}.txt",
         )
     )
     out_path = workdir / f"wrk-{name}.txt"
@@ -233,4 +252,7 @@ def run_phase(
     result.cpu_s = usage.ru_utime + usage.ru_stime
     result.cpu_cores = result.cpu_s / max(0.001, result.ended_at - result.started_at)
     _parse_wrk(out_path.read_text(), result)
+    accepted = workdir / f"accepted-{name}.txt"
+    if accepted.exists():
+        result.accepted_ids = accepted.read_text().split()
     return result

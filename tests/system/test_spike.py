@@ -91,9 +91,10 @@ def test_short_spike_with_a_fault_audits_clean(tmp_path):
     assert fault in faults.FAULTS
     out = tmp_path / "spike"
     run = subprocess.run(
-        [sys.executable, "-m", "bench.spike", "--targets", "platform", "--fault", fault,
-         "--fault-at", "1", "--rate", "2", "--factor", "20", "--steady", "3", "--duration", "10",
-         "--cooldown", "3", "--db-suffix", "spikeci", "--out", str(out), "--no-plots"],
+        [sys.executable, "-m", "bench.spike", "--targets", "platform",
+         "--fault", fault, "--fault-at", "1", "--fault-duration", "6",
+         "--rate", "2", "--factor", "20", "--steady", "3", "--duration", "10", "--cooldown", "3",
+         "--db-suffix", "spikeci", "--out", str(out), "--no-plots"],
         cwd=ROOT, capture_output=True, text=True, timeout=580,
     )  # fmt: skip
     assert run.returncode in (0, 1), run.stdout[-4000:] + run.stderr[-4000:]
