@@ -3,7 +3,8 @@
 Reads the rows the platform's ``seed_demo`` wrote (catalog: categories, products, reviews,
 flash sales; fulfillment: stock) from the databases named by CATALOG_DATABASE_URL and
 FULFILLMENT_DATABASE_URL, and writes them into the monolith's one database, so both serve
-the same products, prices, sale windows and stock. Replaces what was there.
+the same products, prices, sale windows and stock (as received: before any sale). Replaces
+what was there.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ COPIES = [
         "SELECT id, product_id, sale_price, starts_at, ends_at, per_shopper_limit "
         "FROM catalog_flashsale",
     ),
-    ("fulfillment", Stock, "SELECT sku, on_hand, received FROM fulfillment_stock"),
+    # the stock as received: the platform may have sold some in this run already
+    ("fulfillment", Stock, "SELECT sku, received AS on_hand, received FROM fulfillment_stock"),
 ]
 
 
