@@ -1,7 +1,8 @@
 """From the edge's JSON access log and the samples to the run's figures.
 
-Time is seconds from T0 (the start of the spike). Windows are the log's whole seconds
-(``$time_iso8601``), so "max over any 1 s window" is over aligned one-second buckets.
+Time is seconds from T0 (the start of the spike). Windows are whole seconds of arrival
+(the log's ``$time_iso8601``, when the answer ended, minus ``$request_time``), so "max over
+any 1 s window" is over aligned one-second buckets.
 Goodput: answers that did their job (2xx, and 409 "sold out", a correct answer to a shopper
 late for the sale) counted only in the spike's seconds whose p99 (all endpoints) is at most
 200 ms, divided by the spike's length. Errors: 5xx plus the generator's socket errors
@@ -68,13 +69,17 @@ def read_log(path: Path, *, t0: float, since: float, until: float) -> list[dict]
         if endpoint == "other":
             continue
         upstream = entry.get("upstream", "")
+        # The log's time is when the answer ended, to the whole second: the request arrived
+        # about rt earlier (the middle of that second, minus rt). Bucketed by arrival, a
+        # request queued for seconds counts where it reached the edge.
+        rt = float(entry["rt"])
         rows.append(
             {
-                "s": int(math.floor(at - t0)),
+                "s": int(math.floor(at + 0.5 - rt - t0)),
                 "endpoint": endpoint,
                 "outcome": outcome_of(int(entry["status"])),
                 "status": int(entry["status"]),
-                "rt_ms": float(entry["rt"]) * 1000,
+                "rt_ms": rt * 1000,
                 "reached_app": bool(upstream) and upstream != "-",
             }
         )

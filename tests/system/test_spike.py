@@ -45,14 +45,16 @@ def test_analysis_counts_outcomes_goodput_and_the_order_app_rate(tmp_path):
         _line("2027-01-15T08:00:00+00:00", "/api/orders", 202, 0.050),
         _line("2027-01-15T08:00:00+00:00", "/api/orders", 409, 0.020),
         _line("2027-01-15T08:00:00+00:00", "/api/cart/items", 429, 0.001, ""),
-        # second 1: one slow answer puts the window's p99 over 200 ms: no goodput there
-        _line("2027-01-15T08:00:01+00:00", "/api/orders", 202, 0.900),
+        # second 1 (by arrival: it ended in second 2): one slow answer puts the window's p99
+        # over 200 ms: no goodput there
+        _line("2027-01-15T08:00:02+00:00", "/api/orders", 202, 0.900),
         _line("2027-01-15T08:00:01+00:00", "/api/orders", 502, 0.100),
         _line("2027-01-15T08:00:01+00:00", "/edge/healthz", 200, 0.001),  # not a shopper path
         "not json",
     ]
     log.write_text("\n".join(lines) + "\n")
     rows = read_log(log, t0=t0, since=t0, until=t0 + 2)
+    assert [r["s"] for r in rows] == [0, 0, 0, 0, 1, 1]
     samples = [
         {"t": t0 + 0.5, "queue_depth": 3, "outbox_order": 1, "outbox_fulfillment": 0,
          "unsettled": 2, "available": {"SKU-1": 1}},
