@@ -206,6 +206,7 @@ def print_summary(results: dict[str, dict]) -> dict:
         ("wrk CPU in spike (cores)", lambda r: next(
             round(p["cpu_cores"], 2) for p in r["phases"] if p["name"] == "spike")),
         ("goodput/s (p99<=200ms)", lambda r: r["spike"]["goodput_per_s"]),
+        ("useful<=200ms/s", lambda r: r["spike"]["useful_within_200ms_per_s"]),
         ("p99 ms (spike, all)", lambda r: r["spike"]["p99_ms"]),
         ("errors (5xx+socket)", lambda r: r["spike"]["errors"]),
         ("202 accepted", lambda r: r["spike"]["accepted_202"]),
@@ -224,12 +225,17 @@ def print_summary(results: dict[str, dict]) -> dict:
             "goodput_platform_over_baseline": ratio(
                 p["spike"]["goodput_per_s"], b["spike"]["goodput_per_s"]
             ),
+            "useful_within_200ms_platform_over_baseline": ratio(
+                p["spike"]["useful_within_200ms_per_s"], b["spike"]["useful_within_200ms_per_s"]
+            ),
             "p99_baseline_over_platform": ratio(b["spike"]["p99_ms"], p["spike"]["p99_ms"]),
             "errors": {"platform": p["spike"]["errors"], "baseline": b["spike"]["errors"]},
             "oversold_units": {"platform": p["oversold_units"], "baseline": b["oversold_units"]},
         }
         print(
             f"\nratios: goodput platform/baseline {ratios['goodput_platform_over_baseline']}x, "
+            f"useful answers within 200 ms platform/baseline "
+            f"{ratios['useful_within_200ms_platform_over_baseline']}x, "
             f"p99 baseline/platform {ratios['p99_baseline_over_platform']}x, "
             f"errors {ratios['errors']}, oversold {ratios['oversold_units']}"
         )

@@ -71,6 +71,7 @@ def test_analysis_counts_outcomes_goodput_and_the_order_app_rate(tmp_path):
     spike = result["spike"]
     assert spike["requests"] == 6
     assert spike["goodput_per_s"] == 1.5  # second 0's 200 + 202 + 409, over 2 s
+    assert spike["useful_within_200ms_per_s"] == 1.5  # the same three; the 900 ms one is not
     assert spike["p99_ms"] == 900.0
     assert (spike["errors_5xx"], spike["socket_errors"], spike["errors"]) == (1, 2, 3)
     assert (spike["answered_429"], spike["answered_409"], spike["accepted_202"]) == (1, 1, 2)
