@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Catalog product-graph benchmark (issue 3): requests/s, p50, p99, SQL queries per request.
 
-    source <your env>; .venv/bin/python bench/catalog_graph.py [--duration 8] [--edge-checkout PATH]
+    source <your env>; .venv/bin/python -m bench.catalog_graph [--duration 8] [--edge-checkout PATH]
 
 In one run on this machine it starts, on free ports:
   * the catalog under gunicorn (production settings, WEB_WORKERS workers) on its database
@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.machinery
-import importlib.util
 import json
 import os
 import re
@@ -37,17 +35,19 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from shared.demo import demo_skus, demo_stock  # noqa: E402
-from shared.inventory import Inventory  # noqa: E402
-from shared.testing.processes import (  # noqa: E402
+from flashops import platform
+from flashops.defaults import DEFAULTS
+from flashops.processes import (
     ManagedProcess,
     free_port,
     gunicorn_process,
     wait_for_port,
 )
+from shared.demo import demo_skus, demo_stock
+from shared.inventory import Inventory
+
+ROOT = Path(__file__).resolve().parent.parent
+
 
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
@@ -59,14 +59,17 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def load_platform(checkout: Path = ROOT):
-    loader = importlib.machinery.SourceFileLoader(
-        "bin_platform", str(checkout / "bin" / "platform")
-    )
-    spec = importlib.util.spec_from_loader("bin_platform", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
+def render_edge(edge_env: dict[str, str], checkout: Path = ROOT) -> Path:
+    """The edge's NGINX configuration rendered by ``bin/platform render`` of ``checkout``
+    (its own flashops package and deploy/ templates); returns nginx.conf's path."""
+    if checkout == ROOT:
+        return platform.render(edge_env)
+    result = subprocess.run(
+        [PYTHON, str(checkout / "bin" / "platform"), "render"],
+        env={**edge_env, "PYTHONPATH": str(checkout / "deploy")},
+        cwd=checkout, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return Path(result.stdout.strip().splitlines()[-1])
 
 
 def service_env(redis_url: str) -> dict[str, str]:
@@ -196,7 +199,6 @@ django.setup()
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-sys.path.insert(0, {str(ROOT)!r})
 from bench import catalog_bare_graphene as bare
 query, variables = {query!r}, {VARIABLES!r}
 client = Client(HTTP_HOST="127.0.0.1")
@@ -330,9 +332,8 @@ def main() -> int:
         ).start()
         processes.append(bare)
 
-        platform = load_platform(args.edge_checkout.resolve())
         edge_env = platform.load_env()
-        for key in platform.DEFAULTS:
+        for key in DEFAULTS:
             if key.endswith("_PORT"):  # never the platform's own ports (8080, 8001, ...)
                 edge_env[key] = str(free_port())
         edge_env.update(
@@ -349,7 +350,7 @@ def main() -> int:
         static_file = workdir / "static" / "catalog" / "bench.json"
         static_file.parent.mkdir(parents=True)
         static_file.write_text(json.dumps({"static": True}))
-        conf = platform.render(edge_env)
+        conf = render_edge(edge_env, args.edge_checkout.resolve())
         edge_port = int(edge_env["EDGE_PORT"])
         edge = ManagedProcess(
             [nginx, "-p", str(conf.parent), "-c", str(conf), "-g", "daemon off;"],

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: the checkout accept path beside a bare Django JSON view, in one run.
 
-    .venv/bin/python bench/checkout.py [--duration 10] [--workers 4] [--connections 16]
+    .venv/bin/python -m bench.checkout [--duration 10] [--workers 4] [--connections 16]
 
 Starts one gunicorn of the order service on a free port (its database from
 ORDER_DATABASE_URL, Redis from REDIS_URL) and a private RabbitMQ node (so accepted orders are
@@ -32,7 +32,6 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 
 LUA = """
@@ -113,11 +112,10 @@ def main() -> int:
     from django.conf import settings
     from django.core.management import call_command
 
+    from flashops.processes import PrivateRabbitMQ, free_port, gunicorn_process, wait_for_port
     from order_service.orders.models import Order, OrderLine, OutboxMessage
     from shared.inventory import Inventory
     from shared.offers import Offer, offer_key, publish_offers
-    from shared.testing import PrivateRabbitMQ, free_port, wait_for_port
-    from shared.testing.processes import gunicorn_process
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-checkout-"))
     run = uuid.uuid4().hex[:8]

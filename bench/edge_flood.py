@@ -1,6 +1,6 @@
 """Edge under a checkout flood: how fast NGINX sheds with 429, and what reaches the order app.
 
-    .venv/bin/python bench/edge_flood.py [--seconds 10] [--connections 64] [--rate 50r/s]
+    .venv/bin/python -m bench.edge_flood [--seconds 10] [--connections 64] [--rate 50r/s]
 
 Starts, on free ports: one real order gunicorn (2 workers, its own database ``<orders>_bench``)
 and the real NGINX edge rendered from deploy/nginx (2 workers), then floods
@@ -22,14 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from flashops import edgemesh
+from flashops.processes import free_port
+from tests.support import edgemesh_lab as lab
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "deploy"))
-sys.path.insert(0, str(ROOT))
 
-import edgemesh  # noqa: E402
-import edgemesh_lab as lab  # noqa: E402
-
-from shared.testing import free_port  # noqa: E402
 
 WRK_SCRIPT = """
 wrk.method = "POST"

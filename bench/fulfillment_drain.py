@@ -3,7 +3,7 @@
 the equivalent raw SQL transaction on the same machine, in one run.
 
     source /work/briefs/env-fulfillment.sh   # or any *_DATABASE_URL / TEST_CELERY_BROKER_URL
-    .venv/bin/python bench/fulfillment_drain.py [--orders 10000] [--concurrency 4]
+    .venv/bin/python -m bench.fulfillment_drain [--orders 10000] [--concurrency 4]
 
 1. a database of its own (``<FULFILLMENT_DATABASE_URL>_bench``, migrated), a private Redis
    (free port) and the test RabbitMQ vhost (``TEST_CELERY_BROKER_URL``, queues purged);
@@ -35,10 +35,10 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from flashops.processes import ManagedProcess, PrivateRedis
 
-from shared.testing import ManagedProcess, PrivateRedis  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
 
 PGBENCH = os.environ.get("PGBENCH", "/usr/lib/postgresql/15/bin/pgbench")
 SKUS = 50

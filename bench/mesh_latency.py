@@ -1,6 +1,6 @@
 """What the mesh adds to an order -> fulfillment call: p50/p99 through both sidecars vs direct.
 
-    .venv/bin/python bench/mesh_latency.py [--requests 3000]
+    .venv/bin/python -m bench.mesh_latency [--requests 3000]
 
 Starts, on free ports, an upstream standing in for fulfillment's app and both Envoy sidecars
 rendered from deploy/envoy (mTLS with freshly issued mesh certificates, RBAC, the retry
@@ -22,13 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from flashops.processes import free_port
+from tests.support import edgemesh_lab as lab
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "deploy"))
-sys.path.insert(0, str(ROOT))
-
-import edgemesh_lab as lab  # noqa: E402
-
-from shared.testing import free_port  # noqa: E402
 
 
 def percentile(samples: list[float], pct: float) -> float:

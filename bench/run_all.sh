@@ -32,7 +32,7 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 failed=()
 for bench in seed_demo catalog_graph checkout fulfillment_drain edge_flood mesh_latency; do
   echo; echo "=== bench/$bench.py  ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1 /proc/loadavg))"
-  .venv/bin/python "bench/$bench.py" 2>&1 | tee "var/bench/$bench.txt" || failed+=("$bench")
+  .venv/bin/python -m "bench.$bench" 2>&1 | tee "var/bench/$bench.txt" || failed+=("$bench")
 done
 echo
 if [ ${#failed[@]} -gt 0 ]; then

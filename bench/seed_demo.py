@@ -2,7 +2,7 @@
 """How long the catalog's `seed_demo` takes: a first run into an empty database, then the
 idempotent re-run (issue 15 moved this figure out of tests/catalog).
 
-    source <your env>; .venv/bin/python bench/seed_demo.py [--products 60] [--reviews 10:30]
+    source <your env>; .venv/bin/python -m bench.seed_demo [--products 60] [--reviews 10:30]
 
 It creates a scratch database beside CATALOG_DATABASE_URL's (its name + ``_seedbench``,
 dropped and created again each run, dropped at the end), migrates it, and runs

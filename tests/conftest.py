@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import pytest
 
+# Fixtures for real processes (private Redis / RabbitMQ): test support, not an installed plugin.
+pytest_plugins = ["tests.support.plugin"]
+
 
 @pytest.fixture
 def admin_client(db, admin_user):
-    from shared.testing.staff import StaffClient
+    from tests.support.staff import StaffClient
 
     client = StaffClient()
     client.force_login(admin_user)
@@ -21,6 +24,6 @@ def admin_client(db, admin_user):
 @pytest.fixture
 def staff_client(db):
     """A logged-out staff client: ``staff_client.force_login(user)`` logs in to the admin."""
-    from shared.testing.staff import StaffClient
+    from tests.support.staff import StaffClient
 
     return StaffClient()

@@ -26,9 +26,16 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
+from flashops.processes import (
+    ManagedProcess,
+    PrivateRabbitMQ,
+    PrivateRedis,
+    free_port,
+    free_ports,
+    gunicorn_process,
+    wait_for_port,
+)
 from shared.inventory import available_key
-from shared.testing import PrivateRabbitMQ, PrivateRedis, free_port, wait_for_port
-from shared.testing.processes import ManagedProcess, gunicorn_process
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get("POSTGRES_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -124,7 +131,11 @@ class PlatformTarget:
         for url in urls.values():
             _drop_and_create(urlsplit(url).path.lstrip("/"))  # the runner creates them
         self.env = {
-            **{name: str(free_port()) for name in PLATFORM_PORTS},
+            # distinct free ports (free_port alone may hand out one port twice)
+            **{
+                n: str(p)
+                for n, p in zip(PLATFORM_PORTS, free_ports(len(PLATFORM_PORTS)), strict=True)
+            },
             **urls,
             "RABBITMQ_MANAGEMENT_PORT": str(self.rabbitmq.management_port),
             "RABBITMQ_PROMETHEUS_PORT": str(self.rabbitmq.prometheus_port),

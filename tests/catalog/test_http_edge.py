@@ -5,8 +5,6 @@ storefront page's own script, run by node against it."""
 from __future__ import annotations
 
 import hashlib
-import importlib.machinery
-import importlib.util
 import json
 import re
 import shutil
@@ -22,7 +20,9 @@ from catalog_factories import FlashSaleFactory, ProductFactory
 from django.conf import settings
 from django.db import connection
 
-from shared.testing.processes import ManagedProcess, free_port, gunicorn_process, wait_for_port
+from flashops import platform
+from flashops.defaults import DEFAULTS
+from flashops.processes import ManagedProcess, free_port, gunicorn_process, wait_for_port
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
@@ -33,14 +33,6 @@ QUERY = (
     "perShopperLimit } inventory { available status } } } } }"
 )
 SHA = hashlib.sha256(QUERY.encode()).hexdigest()
-
-
-def _platform():
-    loader = importlib.machinery.SourceFileLoader("bin_platform", str(ROOT / "bin" / "platform"))
-    spec = importlib.util.spec_from_loader("bin_platform", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
 
 
 def _request(url, data=None, headers=None):
@@ -79,9 +71,8 @@ def served(tmp_path):
         env=env,
         log_path=tmp_path / "origin.log",
     )
-    platform = _platform()
     edge_env = platform.load_env()
-    for key in platform.DEFAULTS:
+    for key in DEFAULTS:
         if key.endswith("_PORT"):
             edge_env[key] = str(free_port())
     edge_env.update({"CATALOG_INSTANCES": "1", "ORDER_INSTANCES": "1", "EDGE_INSTANCES": "1"})

@@ -15,10 +15,10 @@ from django.conf import settings
 from django.db import connection
 from kombu import Connection
 
+from flashops.processes import ManagedProcess
 from shared import messages
 from shared.celery import dead_letter_queue, service_queue
 from shared.inventory import Inventory, ReserveLine
-from shared.testing import ManagedProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).parent / "celery")

@@ -194,9 +194,9 @@ def _point_celery_at(app, url: str) -> None:
 def test_unpublished_events_survive_a_broker_outage_and_the_relay_publishes_them_later(
     stock, inventory
 ):
+    from flashops.processes import free_port
     from fulfillment_service.config.celery_app import app
     from fulfillment_service.fulfillment.services import outbox_publish
-    from shared.testing import free_port
 
     stock(**{"SKU-A": 10})
     payload = order_payload({"SKU-A": 1})
@@ -238,7 +238,7 @@ def test_the_relay_process_publishes_committed_events(stock, inventory, tmp_path
     from django.conf import settings
     from fulfillment_support import ROOT, wait_until, worker_database_url
 
-    from shared.testing import ManagedProcess
+    from flashops.processes import ManagedProcess
 
     relay = ManagedProcess(
         [sys.executable, "manage.py", "fulfillment", "relay_outbox", "--poll", "0.2"],

@@ -1,3 +1,3 @@
 """The fulfillment service as a Django project (the checks every service passes)."""
 
-from shared.testing.service_basics import *  # noqa: F403
+from tests.support.service_basics import *  # noqa: F403

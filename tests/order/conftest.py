@@ -23,11 +23,10 @@ import requests
 from django.conf import settings
 from kombu import Connection
 
+from flashops.processes import ManagedProcess, free_port, gunicorn_process, wait_for_port
 from shared.celery import service_queue
 from shared.inventory import EPOCH_KEY, Inventory, available_key
 from shared.offers import OFFERS_EPOCH_KEY, Offer, publish_offers
-from shared.testing import ManagedProcess, free_port, wait_for_port
-from shared.testing.processes import gunicorn_process
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -13,7 +13,7 @@ import pytest
 from conftest import QueueReader, wait_until
 
 from order_service.orders.models import Order, OutboxMessage
-from shared.testing.shopper import ShopperSession
+from tests.support.shopper import ShopperSession
 
 pytestmark = [
     pytest.mark.system,

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from flashops.processes import free_port
 from order_service.orders.fulfillment import fulfillment_details_get
-from shared.testing import free_port
 
 ORDER_ID = uuid.UUID("3f2a1c4e-0000-4000-8000-000000000001")
 

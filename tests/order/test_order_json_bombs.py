@@ -10,7 +10,7 @@ import pytest
 import requests
 from django.urls import get_resolver
 
-from shared.testing.shopper import ShopperSession
+from tests.support.shopper import ShopperSession
 
 NESTED = "[" * 5000 + "]" * 5000  # 10 KB, under every size limit
 DEEP_OBJECT = '{"sku": "X", "quantity": 1, "x": ' + '{"a": ' * 40 + "1" + "}" * 40 + "}"

@@ -12,11 +12,11 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from flashops.processes import free_port
 from order_service.orders import metrics
 from order_service.orders.models import Order, OrderStatus, OutboxMessage
 from order_service.orders.stores import inventory, offers_client
 from shared.metrics import SaleAvailabilityCollector, metrics_server_start
-from shared.testing import free_port
 
 pytestmark = pytest.mark.django_db
 

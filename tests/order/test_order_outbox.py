@@ -24,6 +24,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from kombu import Connection
 
+from flashops.processes import free_port
 from order_service.orders.cart import Shopper
 from order_service.orders.models import Order, OutboxMessage
 from order_service.orders.publisher import publisher
@@ -35,7 +36,6 @@ from order_service.orders.services import (
 )
 from shared import messages
 from shared.celery import service_queue
-from shared.testing import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

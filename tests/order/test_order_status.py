@@ -13,6 +13,7 @@ from django.conf import settings
 from django.test import Client
 from kombu import Connection
 
+from flashops.processes import ManagedProcess
 from order_service.config.celery_app import app
 from order_service.orders.cart import Shopper
 from order_service.orders.models import Order
@@ -20,7 +21,6 @@ from order_service.orders.services import order_checkout, order_status_apply
 from order_service.orders.tasks import apply_status
 from shared import messages
 from shared.celery import dead_letter_queue
-from shared.testing import ManagedProcess
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 

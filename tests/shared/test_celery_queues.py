@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared.testing import ManagedProcess
+from flashops.processes import ManagedProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 

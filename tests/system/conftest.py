@@ -11,23 +11,18 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from shared.testing import ManagedProcess, PrivateRabbitMQ, PrivateRedis, free_port
+from flashops.defaults import DATABASE_URL_VARIABLES, DEFAULTS
+from flashops.processes import ManagedProcess, PrivateRabbitMQ, PrivateRedis, free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
-
-DEFAULT_DATABASE_URLS = {
-    "CATALOG_DATABASE_URL": "postgres://catalog:catalog@127.0.0.1:5432/catalog",
-    "ORDER_DATABASE_URL": "postgres://orders:orders@127.0.0.1:5432/orders",
-    "FULFILLMENT_DATABASE_URL": "postgres://fulfillment:fulfillment@127.0.0.1:5432/fulfillment",
-}
 
 
 def systest_database_urls(suffix: str) -> dict[str, str]:
     """The configured database URLs with ``_<suffix>`` added to each database name, so a
     system test never touches the databases of a platform running on this machine."""
     urls = {}
-    for var, default in DEFAULT_DATABASE_URLS.items():
-        parts = urlsplit(os.environ.get(var, default))
+    for var in DATABASE_URL_VARIABLES:
+        parts = urlsplit(os.environ.get(var, DEFAULTS[var]))
         urls[var] = urlunsplit(parts._replace(path=f"{parts.path}_{suffix}"))
     return urls
 
@@ -39,32 +34,30 @@ class Platform:
         self.workdir = workdir
         self.redis = redis
         self.rabbitmq = rabbitmq
-        self.ports = {
-            name: free_port()
-            for name in (
-                "EDGE_PORT",
-                "CATALOG_PORT",
-                "ORDER_PORT",
-                "FULFILLMENT_PORT",
-                "FLOWER_PORT",
-                # edge and mesh (issue 6): TLS, second instances, sidecars
-                "EDGE_TLS_PORT",
-                "CATALOG_PORT_2",
-                "ORDER_PORT_2",
-                "FULFILLMENT_OUTBOUND_PORT",
-                "FULFILLMENT_INBOUND_PORT",
-                "ORDER_SIDECAR_ADMIN_PORT",
-                "FULFILLMENT_SIDECAR_ADMIN_PORT",
-                # observability (issue 10): Prometheus, exporters, background metrics
-                "PROMETHEUS_PORT",
-                "ORDER_RELAY_METRICS_PORT",
-                "FULFILLMENT_RELAY_METRICS_PORT",
-                "FULFILLMENT_MAINTAIN_METRICS_PORT",
-                "NGINX_EXPORTER_PORT",
-                "REDIS_EXPORTER_PORT",
-                "POSTGRES_EXPORTER_PORT",
-            )
-        }
+        names = (
+            "EDGE_PORT",
+            "CATALOG_PORT",
+            "ORDER_PORT",
+            "FULFILLMENT_PORT",
+            "FLOWER_PORT",
+            # edge and mesh (issue 6): TLS, second instances, sidecars
+            "EDGE_TLS_PORT",
+            "CATALOG_PORT_2",
+            "ORDER_PORT_2",
+            "FULFILLMENT_OUTBOUND_PORT",
+            "FULFILLMENT_INBOUND_PORT",
+            "ORDER_SIDECAR_ADMIN_PORT",
+            "FULFILLMENT_SIDECAR_ADMIN_PORT",
+            # observability (issue 10): Prometheus, exporters, background metrics
+            "PROMETHEUS_PORT",
+            "ORDER_RELAY_METRICS_PORT",
+            "FULFILLMENT_RELAY_METRICS_PORT",
+            "FULFILLMENT_MAINTAIN_METRICS_PORT",
+            "NGINX_EXPORTER_PORT",
+            "REDIS_EXPORTER_PORT",
+            "POSTGRES_EXPORTER_PORT",
+        )
+        self.ports = dict(zip(names, free_ports(len(names)), strict=True))
         # The private node's plugin ports (its plugins answer there when it enabled them).
         self.ports["RABBITMQ_MANAGEMENT_PORT"] = rabbitmq.management_port
         self.ports["RABBITMQ_PROMETHEUS_PORT"] = rabbitmq.prometheus_port

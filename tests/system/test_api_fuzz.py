@@ -22,7 +22,7 @@ import requests
 from conftest import Platform
 from platform_tools import HIGH_LIMITS, platform_seed
 
-from shared.testing.shopper import ShopperSession
+from tests.support.shopper import ShopperSession
 
 pytestmark = pytest.mark.system
 

@@ -12,17 +12,15 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "deploy"))
+from flashops import edgemesh, pki
 
-import edgemesh  # noqa: E402
-import pki  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+
 
 CONSUL = ROOT / "deploy" / "consul"
 

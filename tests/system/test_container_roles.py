@@ -24,7 +24,7 @@ import pytest
 from test_compose import commands_of, load_compose
 from test_deploy_check import container_env
 
-from shared.testing import ManagedProcess, free_port, wait_for_port
+from flashops.processes import ManagedProcess, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = str(Path(sys.executable).parent)

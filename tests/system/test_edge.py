@@ -3,7 +3,7 @@
 Admission control is measured at the real order app (two gunicorn instances, counted by its
 own Prometheus metrics) behind two NGINX instances. The micro-cache is shown on the real
 catalog (a persisted query cached, then served stale with the catalog stopped); the finer
-cache rules, pools and retries use small scripted upstreams (deploy/edgemesh_lab.Stub)
+cache rules, pools and retries use small scripted upstreams (tests/support/edgemesh_lab.Stub)
 standing in for catalog and order instances, because those tests must count exactly what
 reached an instance and script its answers (a 502, a Set-Cookie, a slow reply).
 """
@@ -26,13 +26,12 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from flashops import edgemesh
+from flashops.processes import free_port
+from tests.support import edgemesh_lab as lab
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "deploy"))
 
-import edgemesh  # noqa: E402
-import edgemesh_lab as lab  # noqa: E402
-
-from shared.testing import free_port  # noqa: E402
 
 pytestmark = pytest.mark.system
 

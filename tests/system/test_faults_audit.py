@@ -34,7 +34,7 @@ from platform_tools import HIGH_LIMITS, platform_seed
 
 from bench.spike.audit import MUST_BE_ZERO, audit
 from bench.spike.faults import FAULTS, FaultContext
-from shared.testing.shopper import ShopperSession
+from tests.support.shopper import ShopperSession
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTS = 12

@@ -28,8 +28,8 @@ import pytest
 import requests
 from conftest import Platform
 
-from shared.testing import PrivateRabbitMQ, PrivateRedis
-from shared.testing.shopper import ShopperSession
+from flashops.processes import PrivateRabbitMQ, PrivateRedis
+from tests.support.shopper import ShopperSession
 
 pytestmark = pytest.mark.system
 

@@ -2,7 +2,7 @@
 
 Order's sidecar (outbound, plain HTTP on loopback) -> mTLS -> fulfillment's sidecar (inbound,
 RBAC) -> the app. Identity, RBAC and the real fulfillment app are tested with fulfillment's
-real gunicorn; the retry cases use a scripted upstream (deploy/edgemesh_lab.Stub) standing in
+real gunicorn; the retry cases use a scripted upstream (tests/support/edgemesh_lab.Stub) standing in
 for fulfillment's app behind its sidecar, because a test must make it answer exactly one 503
 and count how many times a request reached it.
 """
@@ -26,14 +26,12 @@ import pytest
 import yaml
 from cryptography import x509
 
+from flashops import edgemesh, pki
+from flashops.processes import ManagedProcess, free_port, wait_for_port
+from tests.support import edgemesh_lab as lab
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "deploy"))
 
-import edgemesh  # noqa: E402
-import edgemesh_lab as lab  # noqa: E402
-import pki  # noqa: E402
-
-from shared.testing import ManagedProcess, free_port, wait_for_port  # noqa: E402
 
 pytestmark = pytest.mark.system
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.testing import PrivateRabbitMQ, PrivateRedis
-from shared.testing.shopper import ShopperSession
+from flashops.processes import PrivateRabbitMQ, PrivateRedis
+from tests.support.shopper import ShopperSession
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "flashsale.json"

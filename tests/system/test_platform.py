@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.testing.processes import port_open
-from shared.testing.shopper import ShopperSession
+from flashops.processes import port_open
+from tests.support.shopper import ShopperSession
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("catalog", "order", "fulfillment")
@@ -182,8 +182,9 @@ def test_rabbitmq_down_makes_fulfillment_unready_and_order_degraded(platform):
 def platform_processes(platform, sessions: set[int]) -> dict[int, str]:
     """Every live process of this platform, from /proc: in the runner's session or one of
     ``sessions``, or carrying its VAR_DIR (every process the runner starts inherits it, even
-    one that left its session; honcho gives each Procfile entry a session of its own), or
-    naming the VAR_DIR on its command line. ``{pid: command line}``."""
+    one that left its session or process group: supervisord gives each Procfile entry a
+    process group of its own), or naming the VAR_DIR on its command line.
+    ``{pid: command line}``."""
     var = platform.env["VAR_DIR"]
     marker = f"VAR_DIR={var}".encode()
     sessions = sessions | {platform.process.pid}  # the runner leads its own session
@@ -216,7 +217,8 @@ def test_ctrl_c_stops_every_process(platform):
     # The scan sees every role, the portless ones too (else an empty result proves nothing).
     for role in (
         "bin/platform up",
-        "honcho",
+        "supervisord",
+        "flashops.supervisor reaper",
         "gunicorn",
         "order outbox_relay",
         "fulfillment relay_outbox",

@@ -35,7 +35,9 @@ import yaml
 from test_compose import commands_of, django_projects, environment, load_compose, option_value
 from test_k8s import by_kind, container_of, load_k8s, secret_keys
 
-from shared.testing import ManagedProcess, free_port
+from flashops import observability
+from flashops.defaults import DEFAULTS
+from flashops.processes import ManagedProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCFILE = Path("deploy") / "Procfile"
@@ -333,15 +335,11 @@ def test_long_running_commands_are_recognised():
 
 def flower_settings(root: Path) -> dict[str, set[str]]:
     """The FLOWER_* variables Flower gets from the local runner, compose and Kubernetes."""
-    import sys
-
-    sys.path.insert(0, str(root / "deploy"))
-    import observability
-
-    local = {**observability.DEFAULTS, **observability.exporter_env(
+    # FLOWER_PORT is the runner's own (the Procfile passes it as --port), not Flower's setting.
+    local = {k: v for k, v in DEFAULTS.items() if k != "FLOWER_PORT"} | observability.exporter_env(
         {"CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
          "ORDER_DATABASE_URL": "postgres://orders:orders@127.0.0.1:5432/orders"}
-    )}  # fmt: skip
+    )  # fmt: skip
     compose = environment(load_compose(root)["services"]["flower"])
     _, docs = load_k8s(root)
     container = container_of(by_kind(docs, "Deployment")["flower"])

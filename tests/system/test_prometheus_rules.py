@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
+from flashops import observability
+
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
-sys.path.insert(0, str(ROOT / "deploy"))
-import observability  # noqa: E402
 
 PROMTOOL = shutil.which("promtool")
 

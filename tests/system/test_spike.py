@@ -1,9 +1,10 @@
 """The spike, short (CI): the scenario against the real platform with one fault, audited.
 
 ``python -m bench.spike`` as a user runs it (platform only, a few seconds per phase, small
-rates), with the fault SPIKE_CI_FAULT (default ``payment_failing_50pct``) injected during the
-spike. It fails on any non-zero audit figure and on any oversold unit, never on a timing.
-The analysis of the edge's access log is checked on a log written here, exactly.
+rates), with the fault SPIKE_CI_FAULT (default ``worker_kill9``: the supervisord runner
+restarts the worker) injected during the spike. It fails on any non-zero audit figure and
+on any oversold unit, never on a timing. The analysis of the edge's access log is checked
+exactly on a log written here.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def test_analysis_counts_outcomes_goodput_and_the_order_app_rate(tmp_path):
 def test_short_spike_with_a_fault_audits_clean(tmp_path):
     pytest.importorskip("bench.spike.audit", reason="the audit (bench/spike/audit.py) lands apart")
     faults = pytest.importorskip("bench.spike.faults", reason="the faults land apart")
-    fault = os.environ.get("SPIKE_CI_FAULT", "payment_failing_50pct")
+    fault = os.environ.get("SPIKE_CI_FAULT", "worker_kill9")
     assert fault in faults.FAULTS
     out = tmp_path / "spike"
     run = subprocess.run(

@@ -29,12 +29,11 @@ import requests
 from browser import OfflineContext, launched_browser, screenshot
 from playwright.sync_api import expect
 
-from shared.testing import ManagedProcess, free_port, wait_for_port
-from shared.testing.shopper import ShopperSession
+from flashops import edgemesh
+from flashops.processes import ManagedProcess, free_port, wait_for_port
+from tests.support.shopper import ShopperSession
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "deploy"))
-import edgemesh  # noqa: E402
 
 pytestmark = pytest.mark.system
 

@@ -13,18 +13,15 @@ WHEN is ``after-commit`` (default: the order is written, not yet published) or
 import os
 import signal
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+import django
 
-import django  # noqa: E402
-
-from shared.settings import settings_module  # noqa: E402
+from shared.settings import settings_module
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module("order_service"))
 django.setup()
 
-from order_service.orders import services  # noqa: E402
+from order_service.orders import services  # noqa: E402 - after django.setup()
 from order_service.orders.cart import Shopper  # noqa: E402
 
 

@@ -2,8 +2,9 @@
 
 Used by ``bin/platform render`` (and so by ``bin/platform up``) and by the tests, like
 :mod:`edgemesh` for NGINX and Envoy. Every port comes from the environment with the
-defaults in :data:`DEFAULTS`; the system tests pass free ports for all of them. What each
-job scrapes and why: docs/runbook.md ("Day of the sale") and ADR 0070. Standard library only.
+defaults in :data:`flashops.defaults.DEFAULTS`; the system tests pass free ports for all of
+them. What each job scrapes and why: docs/runbook.md ("Day of the sale") and ADR 0070.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -13,33 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-import edgemesh
+from flashops import edgemesh
+from flashops.defaults import DEPLOY, settings
 
-DEPLOY = Path(__file__).resolve().parent
 PROMETHEUS_DIR = DEPLOY / "prometheus"
 RULES = PROMETHEUS_DIR / "alerts.yml"
 RULES_TESTS = PROMETHEUS_DIR / "alerts.test.yml"
 DASHBOARD = DEPLOY / "grafana" / "flashsale.json"
-
-DEFAULTS: dict[str, str] = {
-    "PROMETHEUS_PORT": "9090",
-    "PROMETHEUS_SCRAPE_INTERVAL": "5s",
-    "PROMETHEUS_SCRAPE_TIMEOUT": "4s",
-    "PROMETHEUS_RETENTION": "2d",
-    # each background process serves its own metrics (shared/metrics.py)
-    "ORDER_RELAY_METRICS_PORT": "9311",
-    "FULFILLMENT_RELAY_METRICS_PORT": "9312",
-    "FULFILLMENT_MAINTAIN_METRICS_PORT": "9313",
-    # Debian's exporters
-    "NGINX_EXPORTER_PORT": "9113",
-    "REDIS_EXPORTER_PORT": "9121",
-    "POSTGRES_EXPORTER_PORT": "9187",
-    # RabbitMQ's plugins: management API (Flower's broker tab) and rabbitmq_prometheus
-    "RABBITMQ_MANAGEMENT_PORT": "15672",
-    "RABBITMQ_PROMETHEUS_PORT": "15692",
-    # Flower's login (local default; production has none: docker-compose.yml requires it)
-    "FLOWER_BASIC_AUTH": "admin:admin",
-}
 
 # The ports `bin/platform up` refuses to start on when something already listens there.
 PORT_VARIABLES = (
@@ -51,11 +32,6 @@ PORT_VARIABLES = (
     "REDIS_EXPORTER_PORT",
     "POSTGRES_EXPORTER_PORT",
 )
-
-
-def settings(env: Mapping[str, str]) -> dict[str, str]:
-    """DEFAULTS overlaid with the environment (and edgemesh's, which this builds on)."""
-    return {**DEFAULTS, **edgemesh.settings(env)}
 
 
 def broker_api_url(env: Mapping[str, str]) -> str:

@@ -26,12 +26,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import edgemesh
-import pki
+from flashops import defaults, edgemesh, pki
+from flashops.processes import ManagedProcess, free_port, wait_for_port
 
-from shared.testing import ManagedProcess, free_port, wait_for_port
-
-ROOT = edgemesh.ROOT
+ROOT = defaults.ROOT
 PYTHON = sys.executable
 
 

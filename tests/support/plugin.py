@@ -1,10 +1,10 @@
-"""pytest plugin (entry point ``flashsale``): fixtures for real processes and clean Redis."""
+"""pytest plugin (tests/conftest.py registers it): fixtures for private Redis and RabbitMQ."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.testing.processes import PrivateRabbitMQ, PrivateRedis
+from flashops.processes import PrivateRabbitMQ, PrivateRedis
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def _key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _key_pem(key) -> bytes:
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -77,7 +77,7 @@ def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     os.replace(tmp, path)
 
 
-def _ca_certificate(name: str, key, days: int) -> x509.Certificate:
+def _ca_certificate(name: str, key: ec.EllipticCurvePrivateKey, days: int) -> x509.Certificate:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = _now()
     return (
@@ -113,7 +113,7 @@ def _leaf(
     common_name: str,
     sans: list[x509.GeneralName],
     ca_cert: x509.Certificate,
-    ca_key,
+    ca_key: ec.EllipticCurvePrivateKey,
     ttl: int,
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = _key()
@@ -177,10 +177,12 @@ def ca_ensure(*, directory: Path, name: str = "flashsale mesh CA", days: int = C
     return True
 
 
-def _ca_load(directory: Path):
+def _ca_load(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     ca_dir = directory / "ca"
     cert = x509.load_pem_x509_certificate((ca_dir / "ca.pem").read_bytes())
     key = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{ca_dir / 'ca.key'} is not the EC key this CA writes")
     return cert, key
 
 

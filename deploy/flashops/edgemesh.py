@@ -1,11 +1,11 @@
 """Render the edge (NGINX) and mesh (Envoy) configuration from settings in the environment.
 
-Used by ``bin/platform render`` (and so by ``bin/platform up``), by the system tests and by
-the benchmarks, so that all of them run exactly the configuration in deploy/. Templates use
-``${NAME}`` placeholders like envsubst (what the nginx image does in production); NGINX's
-own lower-case ``$variables`` are left alone. Standard library only.
+Used by ``bin/platform render`` (:mod:`flashops.platform`, and so by ``bin/platform up``),
+by the system tests and by the benchmarks, so that all of them run exactly the configuration
+in deploy/. Templates use ``${NAME}`` placeholders like envsubst (what the nginx image does
+in production); NGINX's own lower-case ``$variables`` are left alone. Standard library only.
 
-Settings (environment, defaults in :data:`DEFAULTS`):
+Settings (environment, defaults in :data:`flashops.defaults.DEFAULTS`):
 
 - ``CATALOG_INSTANCES`` / ``ORDER_INSTANCES``: gunicorn instances per service; instance ``i``
   (0-based) listens on ``<SERVICE>_PORT + INSTANCE_PORT_STRIDE * i``.
@@ -25,52 +25,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-DEPLOY = Path(__file__).resolve().parent
-ROOT = DEPLOY.parent
-
-DEFAULTS: dict[str, str] = {
-    "EDGE_HOST": "127.0.0.1",
-    "EDGE_PORT": "8080",
-    "EDGE_TLS_PORT": "8443",
-    "EDGE_INSTANCES": "1",
-    "EDGE_TRUSTED_PROXIES": "",
-    "EDGE_MICROCACHE_TTL": "1s",
-    "EDGE_MAX_BODY": "64k",
-    "CATALOG_PORT": "8001",
-    "ORDER_PORT": "8002",
-    "FULFILLMENT_PORT": "8003",
-    "FLOWER_PORT": "5555",
-    "CATALOG_INSTANCES": "2",
-    "ORDER_INSTANCES": "2",
-    "INSTANCE_PORT_STRIDE": "100",
-    "ORDER_RATE": "100r/s",
-    "ORDER_BURST": "50",
-    "ORDER_CLIENT_RATE": "10r/s",
-    "ORDER_CLIENT_BURST": "20",
-    "ORDER_RETRY_AFTER": "1",
-    "NGINX_WORKERS": "2",
-    # --- mesh ---
-    "MESH_TRUST_DOMAIN": "flashsale.local",
-    "FULFILLMENT_OUTBOUND_PORT": "9101",
-    "FULFILLMENT_INBOUND_ADDR": "127.0.0.1",
-    "FULFILLMENT_INBOUND_PORT": "9201",
-    "FULFILLMENT_MESH_HOST": "127.0.0.1",
-    "ORDER_SIDECAR_ADMIN_PORT": "9901",
-    "FULFILLMENT_SIDECAR_ADMIN_PORT": "9902",
-    "MESH_REQUEST_TIMEOUT": "3s",
-    "MESH_PER_TRY_TIMEOUT": "1s",
-    "MESH_CONNECT_TIMEOUT": "1s",
-    "MESH_NUM_RETRIES": "2",
-    "MESH_RETRY_BUDGET_PERCENT": "20.0",
-    "MESH_RETRY_MIN_CONCURRENCY": "3",
-    "MESH_MAX_CONNECTIONS": "256",
-    "MESH_MAX_PENDING_REQUESTS": "256",
-    "MESH_MAX_REQUESTS": "256",
-    "MESH_OUTLIER_CONSECUTIVE_5XX": "5",
-    "MESH_OUTLIER_INTERVAL": "5s",
-    "MESH_OUTLIER_BASE_EJECTION": "30s",
-    "MESH_OUTLIER_MAX_EJECTION_PERCENT": "50",
-}
+from flashops.defaults import DEFAULTS, DEPLOY, ROOT, settings
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 _RATE = re.compile(r"^\s*(\d+)\s*r/(s|m)\s*$")
@@ -79,20 +34,13 @@ _RATE = re.compile(r"^\s*(\d+)\s*r/(s|m)\s*$")
 def render_template(text: str, values: Mapping[str, str]) -> str:
     """Fill ``${NAME}`` like envsubst does, leaving NGINX's own ``$name`` alone."""
 
-    def sub(match: re.Match) -> str:
+    def sub(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in values:
             raise KeyError(f"template needs ${{{name}}}")
         return values[name]
 
     return _PLACEHOLDER.sub(sub, text)
-
-
-def settings(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment with every default filled in."""
-    out = dict(DEFAULTS)
-    out.update({k: v for k, v in env.items() if isinstance(v, str)})
-    return out
 
 
 # --- admission control ------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Checks every service must pass as a Django project: admin, health, metrics, settings chain.
 
-Each service's tests import these (``from shared.testing.service_basics import *``); the
+Each service's tests import these (``from tests.support.service_basics import *``); the
 service under test is the one whose settings the pytest process runs with.
 """
 
