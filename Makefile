@@ -1,5 +1,5 @@
 # The two commands of the README, and a few more for developers.
-.PHONY: up test down lint bootstrap
+.PHONY: up test down lint bootstrap spike
 
 up:           ## set up and run the whole platform locally (Ctrl-C stops it)
 	bin/bootstrap
@@ -15,6 +15,10 @@ down:         ## stop a platform started by `make up` in another terminal
 lint:         ## ruff, import contracts, mypy (per service), migrations check
 	bin/bootstrap
 	.venv/bin/tox -e lint
+
+spike:        ## the 100x spike against the platform and the monolith (docs/spike.md); SPIKE_ARGS="--full"
+	bin/bootstrap
+	.venv/bin/python -m bench.spike $(SPIKE_ARGS)
 
 bootstrap:
 	bin/bootstrap

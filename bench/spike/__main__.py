@@ -1,0 +1,7 @@
+"""``python -m bench.spike``: see bench/spike/run.py."""
+
+import sys
+
+from bench.spike.run import main
+
+sys.exit(main())
