@@ -76,7 +76,7 @@ def read_log(path: Path, *, t0: float, since: float, until: float) -> list[dict]
         rt = float(entry["rt"])
         rows.append(
             {
-                "s": int(math.floor(at + 0.5 - rt - t0)),
+                "s": math.floor(at + 0.5 - rt - t0),
                 "endpoint": endpoint,
                 "outcome": outcome_of(int(entry["status"])),
                 "status": int(entry["status"]),
@@ -108,7 +108,7 @@ def analyse(
             p: [
                 percentile([r["rt_ms"] for r in by_second[s] if r["endpoint"] == e], p)
                 for s in seconds
-            ]  # fmt: skip
+            ]
             for p in (50, 95, 99)
         }
         for e in ENDPOINTS
@@ -138,7 +138,7 @@ def analyse(
             **{
                 o: sum(1 for r in spike_rows if r["endpoint"] == e and r["outcome"] == o)
                 for o in OUTCOMES
-            },  # fmt: skip
+            },
         }
         for e in ENDPOINTS
     }

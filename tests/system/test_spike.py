@@ -111,6 +111,6 @@ def test_short_spike_with_a_fault_audits_clean(tmp_path):
     # The run did something: orders were accepted and settled, and the fault ran its course.
     assert result["spike"]["accepted_202"] > 0
     assert audit["counts"]["orders_accepted"] > 0
-    assert [e["text"] for e in result["fault"]["events"]][0] == "inject"
+    assert result["fault"]["events"][0]["text"] == "inject"
     assert result["fault"]["events"][-1]["text"] == "restored"
     assert run.returncode == 0, run.stdout[-4000:]
