@@ -30,7 +30,7 @@ from shared.outbox.relay import Outbox
 
 from .writers import rows_write
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
