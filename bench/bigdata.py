@@ -363,12 +363,14 @@ FULFILLMENT_SQL = [
     (
         "fulfillment_outboxevent",
         """
-        INSERT INTO fulfillment_outboxevent (order_id, task_name, payload, created_at,
-                                             published_at, attempts, last_error)
-        SELECT md5('order-' || g)::uuid, 'order.apply_status',
+        INSERT INTO fulfillment_outboxevent (order_id, task_name, queue, payload, created_at,
+                                             published_at, attempts, next_attempt_at,
+                                             last_error)
+        SELECT md5('order-' || g)::uuid, 'order.apply_status', 'order',
                jsonb_build_object('order_id', md5('order-' || g)::uuid, 'status', 'fulfilled'),
                now() - make_interval(secs => (%(settled)s - g) * 60),
-               now() - make_interval(secs => (%(settled)s - g) * 60 - 1), 1, ''
+               now() - make_interval(secs => (%(settled)s - g) * 60 - 1), 1,
+               now() - make_interval(secs => (%(settled)s - g) * 60), ''
         FROM generate_series(1::bigint, %(settled)s) g
         """,
     ),

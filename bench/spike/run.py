@@ -196,6 +196,11 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2)
 
 
+def _times(value: float | None) -> str:
+    # None: the baseline had no second (or no answer) to divide by.
+    return "n/a (baseline 0)" if value is None else f"{value}x"
+
+
 def print_summary(results: dict[str, dict]) -> dict:
     print()
     print(f"{'':<28}" + "".join(f"{name:>16}" for name in results))
@@ -233,9 +238,10 @@ def print_summary(results: dict[str, dict]) -> dict:
             "oversold_units": {"platform": p["oversold_units"], "baseline": b["oversold_units"]},
         }
         print(
-            f"\nratios: goodput platform/baseline {ratios['goodput_platform_over_baseline']}x, "
+            "\nratios: goodput platform/baseline "
+            f"{_times(ratios['goodput_platform_over_baseline'])}, "
             f"useful answers within 200 ms platform/baseline "
-            f"{ratios['useful_within_200ms_platform_over_baseline']}x, "
+            f"{_times(ratios['useful_within_200ms_platform_over_baseline'])}, "
             f"p99 baseline/platform {ratios['p99_baseline_over_platform']}x, "
             f"errors {ratios['errors']}, oversold {ratios['oversold_units']}"
         )
