@@ -281,6 +281,9 @@ def main() -> int:
             f"4/5 measuring: {rounds} rounds x ({per_round}s GET /healthz, "
             f"{per_round}s POST /api/orders)"
         )
+        # wrk stops with requests in flight: let gunicorn finish them, or an order reserved
+        # before stock_before is read could be committed after orders_before is counted.
+        time.sleep(1)
         orders_before = OrderLine.objects.filter(sku=sku).count()
         stock_before = inventory.availability_many([sku])[sku]
         bare_runs, checkout_runs = [], []
@@ -308,6 +311,7 @@ def main() -> int:
             run=run,
         )
         say("5/5 checking what was accepted")
+        time.sleep(1)  # the same for the paced run's last requests
         sold = stock_before - inventory.availability_many([sku])[sku]
         orders = OrderLine.objects.filter(sku=sku).count() - orders_before
         time.sleep(1)  # the last requests' publishes
