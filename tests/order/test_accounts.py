@@ -123,6 +123,15 @@ def test_signup_refuses_what_is_no_email():
     assert "email" in r.json()["detail"]["fields"]
 
 
+def test_an_email_lower_casing_past_the_column_is_a_clean_400():
+    # "İ".lower() is two characters: 249 typed become 489 stored.
+    email = "a@" + ".".join(["İ" * 60] * 4) + ".com"
+    assert len(email) <= 254 < len(email.lower())
+    r = signup(Client(), email=email)
+    assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR")
+    assert ShopperAccount.objects.count() == 0
+
+
 def test_a_string_nul_is_a_clean_400():
     r = signup(Client(), name="Ada\x00")
     assert (r.status_code, r.json()["code"]) == (400, "INVALID_STRING")
@@ -218,7 +227,10 @@ def test_lockout_after_the_failure_limit_also_for_the_right_password():
     assert signin(Client(REMOTE_ADDR="10.13.0.1"), email="bob@example.com").status_code == 429
     # Anyone else signs in to another account.
     assert signin(Client(REMOTE_ADDR="10.13.0.4"), email="bob@example.com").status_code == 200
-    assert AccessAttempt.objects.filter(username="ada@example.com").exists()
+    attempt = AccessAttempt.objects.get(username="ada@example.com", ip_address="10.13.0.1")
+    assert attempt.failures_since_start == limit + 1  # the locked-out right password too
+    # The JSON body is not a form: nothing of the passwords tried is stored with it.
+    assert "guess" not in attempt.post_data + attempt.get_data
 
 
 def test_a_sign_in_clears_the_failures_before_the_limit():
