@@ -21,10 +21,7 @@ class SignupSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
     def validate_email(self, value: str) -> str:
-        email = email_normalize(value)
-        if len(email) > EMAIL_MAX_LENGTH:  # lower() can lengthen a string ("İ": 2 chars)
-            raise serializers.ValidationError(f"at most {EMAIL_MAX_LENGTH} characters")
-        return email
+        return _email_normalized(value)
 
 
 class SigninSerializer(serializers.Serializer):
@@ -32,6 +29,17 @@ class SigninSerializer(serializers.Serializer):
     password = serializers.CharField(
         max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, style={"input_type": "password"}
     )
+
+    def validate_email(self, value: str) -> str:
+        # Also what django-axes stores as the username of a failure (a 255-character column).
+        return _email_normalized(value)
+
+
+def _email_normalized(value: str) -> str:
+    email = email_normalize(value)
+    if len(email) > EMAIL_MAX_LENGTH:  # lower() can lengthen a string ("İ": 2 characters)
+        raise serializers.ValidationError(f"at most {EMAIL_MAX_LENGTH} characters")
+    return email
 
 
 class AccountSerializer(serializers.Serializer):

@@ -130,6 +130,10 @@ def test_an_email_lower_casing_past_the_column_is_a_clean_400():
     r = signup(Client(), email=email)
     assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR")
     assert ShopperAccount.objects.count() == 0
+    # At sign-in too (django-axes would store it as the failure's username).
+    r = signin(Client(), email="İ" * 254)
+    assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR")
+    assert AccessAttempt.objects.count() == 0
 
 
 def test_a_string_nul_is_a_clean_400():
