@@ -80,11 +80,12 @@ ORPHAN_RESERVATION_AGE = env.float("ORPHAN_RESERVATION_AGE", default=120.0)
 
 # --- Shopper accounts (order_service/accounts, docs/accounts.md, ADR 0108) ---
 # Shoppers sign in through authenticate(realm="shopper"): django-axes first (it counts and
-# locks out), then the shopper backend, then the staff users of this admin.
+# locks out), the staff users of this admin as before (first with get_user: the backend
+# Django's force_login and staff sessions name), then the shopper backend, which answers
+# only that realm.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    *AUTHENTICATION_BACKENDS,
     "order_service.accounts.backends.ShopperAccountBackend",
-    "django.contrib.auth.backends.ModelBackend",
 ]
 # A locked-out sign-in under /api/ keeps the API's own answer (429 LOCKED_OUT as JSON).
 AXES_LOCKOUT_CALLABLE = "order_service.api.account_views.axes_lockout_response"
