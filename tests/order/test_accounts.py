@@ -20,6 +20,7 @@ from django.test import Client
 from order_service.accounts.models import ShopperAccount
 from order_service.orders.cart import Shopper, shopper_from_session
 from order_service.orders.models import Order
+from tests.support.staff import StaffClient
 
 pytestmark = pytest.mark.django_db
 
@@ -291,6 +292,19 @@ def test_staff_and_shopper_logins_never_cross():
     r = admin.post("/admin/order/login/", {"username": "ada@example.com", "password": PASSWORD})
     assert r.status_code == 200  # the form again, with its error
     assert admin.get("/admin/order/").status_code == 302
+
+
+def test_a_staff_user_and_a_shopper_of_one_name_and_password_each_sign_in_to_their_own():
+    signup(Client(), email="eve@example.com")
+    User.objects.create_superuser("eve@example.com", "eve@example.com", PASSWORD)
+    shopper = Client()
+    r = signin(shopper, email="eve@example.com")
+    assert r.status_code == 200, r.content
+    assert shopper.session["account_id"] == ShopperAccount.objects.get().pk
+    staff = StaffClient()
+    r = staff.post("/admin/order/login/", {"username": "eve@example.com", "password": PASSWORD})
+    assert r.status_code == 302, r.content[:300]
+    assert staff.get("/admin/order/").status_code == 200
 
 
 # --- the shopper behind the cart and checkout ------------------------------------------------

@@ -80,12 +80,12 @@ ORPHAN_RESERVATION_AGE = env.float("ORPHAN_RESERVATION_AGE", default=120.0)
 
 # --- Shopper accounts (order_service/accounts, docs/accounts.md, ADR 0108) ---
 # Shoppers sign in through authenticate(realm="shopper"): django-axes first (it counts and
-# locks out), the staff users of this admin as before (first with get_user: the backend
-# Django's force_login and staff sessions name), then the shopper backend, which answers
-# only that realm.
+# locks out), then the shopper backend (it answers only that realm, so a shopper's right
+# password wins over a staff user of the same name), then the staff users of this admin.
 AUTHENTICATION_BACKENDS = [
-    *AUTHENTICATION_BACKENDS,
+    "axes.backends.AxesStandaloneBackend",
     "order_service.accounts.backends.ShopperAccountBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 # A locked-out sign-in under /api/ keeps the API's own answer (429 LOCKED_OUT as JSON).
 AXES_LOCKOUT_CALLABLE = "order_service.api.account_views.axes_lockout_response"
