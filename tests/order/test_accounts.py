@@ -287,6 +287,7 @@ def test_staff_and_shopper_logins_never_cross():
     # A staff user's name and password are no shopper sign-in...
     r = signin(Client(), email="bob@example.com", password="staff-pass-913")
     assert r.json()["code"] == "INVALID_CREDENTIALS"
+    assert AccessAttempt.objects.get(username="bob@example.com").failures_since_start == 1
     # ... and a shopper's email and password are no admin login.
     admin = Client()
     r = admin.post("/admin/order/login/", {"username": "ada@example.com", "password": PASSWORD})
