@@ -423,3 +423,25 @@ def test_the_limit_holds_across_two_devices_at_once(sale):
     account = ShopperAccount.objects.get()
     assert sum(o.lines.get().quantity for o in Order.objects.filter(customer_id=account.pk)) == 3
     assert sale.available(a) == 47
+
+
+def test_staff_find_an_account_by_email_and_switch_it_off(admin_client):
+    """The order admin lists accounts (never a password), finds one by its email in any
+    case, and a switched-off account can no longer sign in."""
+    signup(Client(), email="grace@example.com", name="Grace")
+    signup(Client(), email="ada@example.com")
+    page = admin_client.get("/admin/order/accounts/shopperaccount/", {"q": " GRACE@ "})
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "grace@example.com" in html and "ada@example.com" not in html
+    account = ShopperAccount.objects.get(email="grace@example.com")
+    change = f"/admin/order/accounts/shopperaccount/{account.pk}/change/"
+    form = admin_client.get(change).content.decode()
+    assert 'name="password"' not in form and account.password not in form
+    assert admin_client.get("/admin/order/accounts/shopperaccount/add/").status_code == 403
+    r = admin_client.post(change, {"is_active": ""})
+    assert r.status_code == 302, r.content.decode()[:2000]
+    account.refresh_from_db()
+    assert account.is_active is False
+    r = signin(Client(), email="grace@example.com")
+    assert (r.status_code, r.json()["code"]) == (400, "INVALID_CREDENTIALS")
