@@ -78,7 +78,10 @@ def _refusal(request: HttpRequest) -> JsonResponse | None:
             status=403,
         )
     if len(request.body) > MAX_BODY:
-        return _json({"code": "BODY_TOO_LARGE", "message": "", "detail": {}}, status=413)
+        return _json(
+            {"code": "BODY_TOO_LARGE", "message": "The body is {} or small.", "detail": {}},
+            status=413,
+        )
     if request.body.strip():
         try:
             body = json.loads(request.body)
@@ -154,6 +157,7 @@ def join_view(request: HttpRequest, slug: str) -> HttpResponse:
         if issued.token and issued.qpass:
             pass_cookie_set(response=response, token=issued.token, qpass=issued.qpass)
             body["expires_at"] = _iso(issued.qpass.expires_at)
+            body["pass"] = issued.token  # for API clients: the X-Queue-Pass header
             response.content = json.dumps(body).encode()
     return response
 

@@ -80,6 +80,7 @@ def test_join_pass_buy_and_leave_in_flight(client, sale, make_room):
     assert body["status_url"] == f"/queue/{room.slug}/status"
     assert r.cookies[cookie_name(room.slug)].value.startswith(f"v1.{room.slug}.1.")
     assert r.cookies[cookie_name(room.slug)]["httponly"]
+    assert body["pass"] == r.cookies[cookie_name(room.slug)].value
     assert add(client, sku).status_code == 201
     assert selectors.room_status(slug=room.slug).in_flight == 1
     r = checkout(client)
@@ -571,3 +572,15 @@ def test_passes_rebind_reissues_the_passes_for_the_new_session_key(client, sale,
     client.cookies[cookie_name(room.slug)] = token
     r = add(client, sku)
     assert (r.status_code, r.json()["code"]) == (403, "QUEUE_PASS_INVALID")
+
+
+def test_bad_definitions_are_room_invalid(sale):
+    for fields in (
+        {"slug": "Bad Slug", "skus": [sale.sku("A")]},
+        {"slug": "no-skus", "skus": []},
+        {"slug": "bad-rate", "skus": [sale.sku("B")], "admission_rate": 0},
+        {"slug": "bad-sku", "skus": ["A,B"]},
+    ):
+        with pytest.raises(errors.RoomInvalid):
+            services.room_create(title="x", **fields)
+    assert not WaitingRoom.objects.filter(slug__in=["no-skus", "bad-rate", "bad-sku"]).exists()
