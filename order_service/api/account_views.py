@@ -7,10 +7,6 @@ throttled by django-axes through ``authenticate`` (order_service.accounts.servic
 
 from __future__ import annotations
 
-import functools
-import importlib
-import importlib.util
-
 from axes.helpers import get_lockout_message
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -23,11 +19,9 @@ from order_service.accounts.models import ShopperAccount
 from order_service.api import account_serializers as a
 from order_service.api import serializers as s
 from order_service.api.views import OrderApiView, _validated
+from order_service.waitingroom.passes import passes_rebind
 
 _error = OpenApiResponse(s.ErrorSerializer)
-# The waiting room re-issues its passes for the new session key (SPEC13, "The pass"); the
-# module comes with the waiting room, so this branch works without it.
-_PASSES_MODULE = "order_service.waitingroom.passes"
 
 
 def _account_body(account: ShopperAccount | None) -> dict:
@@ -36,19 +30,11 @@ def _account_body(account: ShopperAccount | None) -> dict:
     return {"signed_in": True, "email": account.email, "name": account.name}
 
 
-@functools.cache
-def _passes_present() -> bool:
-    parent = _PASSES_MODULE.rpartition(".")[0]
-    return (
-        importlib.util.find_spec(parent) is not None
-        and importlib.util.find_spec(_PASSES_MODULE) is not None
-    )
-
-
 def _passes_rebind(request, response, *, old_session_key: str | None) -> None:
-    if old_session_key and _passes_present():
-        passes = importlib.import_module(_PASSES_MODULE)
-        passes.passes_rebind(request, response, old_session_key=old_session_key)
+    """Signing in changed the session key: the waiting room's passes, bound to the old key,
+    are re-issued for the new one (ADR 0105)."""
+    if old_session_key:
+        passes_rebind(request, response, old_session_key=old_session_key)
 
 
 class AccountView(OrderApiView):
