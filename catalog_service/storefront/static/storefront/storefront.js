@@ -186,6 +186,7 @@
     INVALID_CREDENTIALS: () => "The email or the password is not right. Please try again.",
     LOCKED_OUT: () => "Too many failed attempts: signing in to this account is locked for a while. Please try again later.",
     NOT_SIGNED_IN: () => "You are not signed in.",
+    EMAIL_TAKEN: () => "An account with this email exists already: sign in instead.",
   };
 
   function sentence(r) {
@@ -236,9 +237,12 @@
   // True when the page is leaving (the caller shows the sentence meanwhile).
   function sendAway(r, next) {
     if (r.status !== 403) return false;
-    if (r.body.code === "QUEUE_REQUIRED" || (r.body.code === "QUEUE_PASS_INVALID" && r.body.room)) {
-      forgetPass(r.body.room);
-      goToQueue(r.body.queue_url, r.body.room, next);
+    // The room is named in the answer's detail (the order API's error shape), or beside it.
+    const room = {...r.body, ...(r.body.detail || {})};
+    // QUEUE_PASS_INVALID: the answer deleted the bad pass cookie; the queue gives a new one.
+    if ((r.body.code === "QUEUE_REQUIRED" || r.body.code === "QUEUE_PASS_INVALID") && room.room) {
+      forgetPass(room.room);
+      goToQueue(room.queue_url, room.room, next);
       return true;
     }
     if (r.body.code === "ACCOUNT_REQUIRED") {
@@ -982,17 +986,20 @@
   }
 
   // --- the account pages (/account/signin, /account/signup, /account) ------------------------
-  // A sentence for a refused form: the code's own, else the API's detail (the password
-  // validators' words, a field's error), else a general one.
+  // A sentence for a refused form: the code's own, the password validators' reasons, the
+  // fields' errors, else the API's message (docs/order.md: {"code", "message", "detail"}).
   function formError(r) {
-    if (SENTENCES[r.body.code] && r.body.code !== "ACCOUNT_REQUIRED") return sentence(r);
-    const detail = r.body.detail;
-    if (typeof detail === "string" && detail) return detail;
-    if (Array.isArray(detail) && detail.length) return detail.join(" ");
-    if (detail && typeof detail === "object") {
-      const words = Object.values(detail).flat().filter((x) => typeof x === "string");
-      if (words.length) return words.join(" ");
+    const detail = r.body.detail || {};
+    if (r.body.code === "PASSWORD_TOO_WEAK" && Array.isArray(detail.reasons) && detail.reasons.length) {
+      return "Please choose another password: " +
+        detail.reasons.map((reason) => (typeof reason === "string" ? reason : reason.message)).join(" ");
     }
+    if (r.body.code === "VALIDATION_ERROR" && detail.fields) {
+      return Object.entries(detail.fields).map(([field, words]) =>
+        `${field[0].toUpperCase()}${field.slice(1)}: ${[words].flat().join(" ")}`).join(" ");
+    }
+    if (SENTENCES[r.body.code] && r.body.code !== "ACCOUNT_REQUIRED") return sentence(r);
+    if (typeof r.body.message === "string" && r.body.message && r.status < 500) return r.body.message;
     return sentence(r);
   }
 
