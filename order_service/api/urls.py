@@ -8,7 +8,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
-from order_service.api import views
+from order_service.api import account_views, views
 
 app_name = "api"
 
@@ -19,6 +19,11 @@ urlpatterns = [
     path("cart/items/<str:sku>", views.CartItemView.as_view(), name="cart-item"),
     path("orders", views.CheckoutView.as_view(), name="orders"),
     path("orders/<str:order_id>", views.OrderDetailView.as_view(), name="order-detail"),
+    path("account", account_views.AccountView.as_view(), name="account"),
+    path("account/signup", account_views.SignupView.as_view(), name="account-signup"),
+    path("account/signin", account_views.SigninView.as_view(), name="account-signin"),
+    path("account/signout", account_views.SignoutView.as_view(), name="account-signout"),
+    path("account/orders", account_views.AccountOrdersView.as_view(), name="account-orders"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path(

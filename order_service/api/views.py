@@ -91,9 +91,8 @@ class OrderApiView(APIView):
     @overload
     def shopper(self, request, *, create: bool) -> Shopper | None: ...
     def shopper(self, request, *, create: bool) -> Shopper | None:
-        user = request.user
-        customer_id = user.pk if user.is_authenticated else None
-        return shopper_from_session(request.session, customer_id=customer_id, create=create)
+        # The customer is the session's shopper account (ADR 0108), never request.user.
+        return shopper_from_session(request.session, create=create)
 
     def cart_response(self, request, http_status=status.HTTP_200_OK) -> Response:
         view = selectors.cart_view(

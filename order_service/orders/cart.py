@@ -1,6 +1,7 @@
 """The cart, kept in the Django session (stored in Redis and shared by every instance: R5).
 
-The session holds ``{"cart": {sku: quantity}, "shopper_id": "..."}``; nothing about a cart
+The session holds ``{"cart": {sku: quantity}, "shopper_id": "..."}`` and, once the shopper
+signs in, ``"account_id": <id>`` (order_service/accounts, ADR 0108); nothing about a cart
 lives in process memory, so any instance of any service can serve the next request.
 """
 
@@ -13,6 +14,8 @@ from typing import Any
 
 CART_KEY = "cart"
 SHOPPER_KEY = "shopper_id"
+# The signed-in shopper account (written by order_service.accounts at sign-in, ADR 0108).
+ACCOUNT_KEY = "account_id"
 
 
 @dataclass(frozen=True)
@@ -47,21 +50,26 @@ class SessionCart:
         self.session[CART_KEY] = {}
 
 
-def shopper_from_session(
-    session: MutableMapping[str, Any], *, customer_id: int | None, create: bool
-) -> Shopper | None:
+def shopper_from_session(session: MutableMapping[str, Any], *, create: bool) -> Shopper | None:
     """The shopper of this session; with ``create``, give an anonymous session an id.
 
-    The id is random and stored in the session rather than derived from the session key,
-    because Django changes the key at login while the shopper stays the same.
+    A signed-in session (``account_id``) is always ``customer:<id>``, whatever shopper id it
+    held before, so per-shopper limits count per account in every session and on every
+    device (ADR 0109). A guest's id is random and stored in the session rather than derived
+    from the session key, because the key changes at sign-in while the cart stays.
+    No database query: this runs on every cart and checkout request.
     """
-    shopper_id = session.get(SHOPPER_KEY)
-    if not shopper_id:
-        if customer_id is not None:
-            shopper_id = f"customer:{customer_id}"
-        elif create:
-            shopper_id = f"anon:{uuid.uuid4().hex}"
-        else:
+    account_id = session.get(ACCOUNT_KEY)
+    if isinstance(account_id, int) and not isinstance(account_id, bool):
+        shopper_id = f"customer:{account_id}"
+        if session.get(SHOPPER_KEY) != shopper_id:
+            session[SHOPPER_KEY] = shopper_id
+        return Shopper(shopper_id=shopper_id, customer_id=account_id)
+    guest_id = session.get(SHOPPER_KEY)
+    if not guest_id or str(guest_id).startswith("customer:"):
+        # A customer id without the account is left over (not signed in): a guest again.
+        if not create:
             return None
-        session[SHOPPER_KEY] = shopper_id
-    return Shopper(shopper_id=shopper_id, customer_id=customer_id)
+        guest_id = f"anon:{uuid.uuid4().hex}"
+        session[SHOPPER_KEY] = guest_id
+    return Shopper(shopper_id=str(guest_id))

@@ -136,6 +136,11 @@ def test_openapi_schema_lists_the_api(client):
     assert r.status_code == 200
     paths = r.json()["paths"]
     assert set(paths) == {
+        "/api/account",
+        "/api/account/orders",
+        "/api/account/signin",
+        "/api/account/signout",
+        "/api/account/signup",
         "/api/cart",
         "/api/cart/items",
         "/api/cart/items/{sku}",

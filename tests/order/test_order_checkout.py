@@ -320,15 +320,16 @@ def test_only_the_shopper_who_placed_it_reads_an_order(client, sale, django_user
     assert client.get("/api/orders/not-a-uuid").json()["code"] == "ORDER_NOT_FOUND"
 
 
-def test_a_logged_in_customer_reads_their_orders_from_any_session(sale, django_user_model):
+def test_a_signed_in_customer_reads_their_orders_from_any_session(sale):
+    # Customers are shopper accounts signed in through /api/account/ (ADR 0108).
     a = sale.sku("A", stock=10)
-    user = django_user_model.objects.create_user("alice", password="pw-alice-1")
+    account = {"email": "alice@example.com", "password": "pw-alice-1-long"}
     first = Client()
-    first.force_login(user)
-    # Logged-in clients must send the CSRF token (SessionAuthentication); the test client
-    # skips CSRF checks, browsers get the token from the csrftoken cookie.
+    signup = first.post("/api/account/signup", account, content_type="application/json")
+    assert signup.status_code == 201, signup.content
     order_id = checkout(first, {"items": [{"sku": a, "quantity": 1}]}).json()["order_id"]
-    assert Order.objects.get(id=order_id).customer_id == user.pk
+    account_id = first.session["account_id"]
+    assert Order.objects.get(id=order_id).customer_id == account_id
     second = Client()
-    second.force_login(user)
+    second.post("/api/account/signin", account, content_type="application/json")
     assert second.get(f"/api/orders/{order_id}").json()["order_id"] == order_id

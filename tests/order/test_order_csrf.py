@@ -5,9 +5,10 @@ anonymous shoppers included): a forged request changes nothing and gets 403 ``CS
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from test_order_json_bombs import json_endpoints
+
+from order_service.accounts.models import ShopperAccount
 
 pytestmark = pytest.mark.django_db
 
@@ -15,6 +16,9 @@ BODIES = {
     "/api/cart/items": '{"sku": "%s", "quantity": 1}',
     "/api/cart/items/ANY-SKU": '{"quantity": 2}',
     "/api/orders": '{"items": [{"sku": "%s", "quantity": 1}]}',
+    "/api/account/signup": '{"email": "mallory@example.com", "password": "pw-mallory-99"}',
+    "/api/account/signin": '{"email": "ada@example.com", "password": "pw-ada-4242"}',
+    "/api/account/signout": "{}",
 }
 
 
@@ -48,10 +52,15 @@ def test_a_get_hands_out_the_csrf_cookie():
 def test_every_unsafe_method_refuses_a_cross_site_request(sale, signed_in):
     a = sale.sku("A", stock=10)
     client = _browser()
-    if signed_in:
-        client.force_login(get_user_model().objects.create_user("shopper", password="x-9876543"))
-        client.get("/api/cart")
     token = client.cookies["csrftoken"].value
+    if signed_in:  # a shopper account (ADR 0108)
+        r = client.post(
+            "/api/account/signup",
+            {"email": "ada@example.com", "password": "pw-ada-4242"},
+            content_type="application/json",
+            HTTP_X_CSRFTOKEN=token,
+        )
+        assert r.status_code == 201, r.content
     for method, path in json_endpoints():
         # A hostile page: the shopper's cookies, a foreign Origin, no token (it cannot read it).
         r = _send(client, method, path, a, HTTP_ORIGIN="http://evil.example")
@@ -66,6 +75,8 @@ def test_every_unsafe_method_refuses_a_cross_site_request(sale, signed_in):
         r = _send(client, method, path, a)
         assert (r.status_code, r.json()["code"]) == (403, "CSRF_FAILED"), (method, path)
     assert client.get("/api/cart").json()["lines"] == []  # nothing changed
+    assert client.get("/api/account").json()["signed_in"] is signed_in
+    assert not ShopperAccount.objects.filter(email="mallory@example.com").exists()
     # The DELETE of a cart line is a state change as well.
     r = client.delete(f"/api/cart/items/{a}", HTTP_ORIGIN="http://evil.example")
     assert (r.status_code, r.json()["code"]) == (403, "CSRF_FAILED")

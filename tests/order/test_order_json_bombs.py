@@ -39,6 +39,9 @@ def json_endpoints() -> list[tuple[str, str]]:
 def test_the_endpoint_list_is_what_the_api_serves():
     assert json_endpoints() == [
         ("PATCH", "/api/cart/items/ANY-SKU"),
+        ("POST", "/api/account/signin"),
+        ("POST", "/api/account/signout"),
+        ("POST", "/api/account/signup"),
         ("POST", "/api/cart/items"),
         ("POST", "/api/orders"),
     ]

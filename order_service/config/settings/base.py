@@ -1,5 +1,7 @@
 """Order service settings shared by every environment."""
 
+from typing import Any
+
 from shared.settings.base import *
 
 SERVICE_NAME = "order"
@@ -14,6 +16,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     # domain apps of the order service
     "order_service.orders",
+    "order_service.accounts",
 ]
 
 DATABASES = {"default": database("order", "orders")}
@@ -74,6 +77,32 @@ CART_MAX_QUANTITY = env.int("CART_MAX_QUANTITY", default=99)  # when the offer h
 # --- Outbox: the relay (shared/outbox; OUTBOX_* in shared/settings/base.py) ---
 # A reservation with no order this long (seconds, over two sweeps) is given back by the relay.
 ORPHAN_RESERVATION_AGE = env.float("ORPHAN_RESERVATION_AGE", default=120.0)
+
+# --- Shopper accounts (order_service/accounts, docs/accounts.md, ADR 0108) ---
+# Shoppers sign in through authenticate(realm="shopper"): django-axes first (it counts and
+# locks out), then the shopper backend, then the staff users of this admin.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "order_service.accounts.backends.ShopperAccountBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# A locked-out sign-in under /api/ keeps the API's own answer (429 LOCKED_OUT as JSON).
+AXES_LOCKOUT_CALLABLE = "order_service.api.account_views.axes_lockout_response"
+# Django's four validators, for shoppers' and staff's passwords alike.
+AUTH_PASSWORD_VALIDATORS: list[dict[str, Any]] = [  # type: ignore[no-redef]
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ["username", "email", "name", "first_name", "last_name"]},
+    },
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env.int("PASSWORD_MIN_LENGTH", default=8)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# "My orders" lists at most this many (newest first).
+ACCOUNT_ORDERS_MAX = env.int("ACCOUNT_ORDERS_MAX", default=100)
 
 # --- Rate limits in the app (second layer behind NGINX's limit_req); django-ratelimit rates ---
 RATELIMIT_USE_CACHE = "ratelimit"
