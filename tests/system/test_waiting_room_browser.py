@@ -2,8 +2,8 @@
 through the edge of a real platform, every control found by its role and accessible name.
 
 * A shopper opens a product whose sale has a waiting room, is sent to the queue by
-  "Add to cart", waits behind other holders (joined over HTTP) while the room admits 0.5
-  shoppers a second, sees the position fall, is admitted, comes back to the product and buys
+  "Add to cart", waits behind other holders (joined over HTTP) while the room admits one
+  shopper a second, sees the position fall, is admitted, comes back to the product and buys
   it (order accepted, the order page follows it).
 * Another shopper waits in a room whose stock is two units: the holders ahead buy them, and
   the page says "Sold out" within 2 s of the last unit being reserved; a restock brings the
@@ -34,7 +34,8 @@ pytestmark = pytest.mark.system
 WAIT_SKU = "SKU-000003"  # on flash sale, 100 units
 SCARCE_SKU = "SKU-000026"  # regular price, 22 units (shared.demo.demo_stock)
 NEXT_SKU = "SKU-000005"
-AHEAD = 3  # holders in the queue before the browser's shopper
+AHEAD = 5  # holders in the queue before the browser's shopper
+RATE = 1  # admissions per second in the slow room (the room's lowest rate)
 # Edge and application limits high enough for one address running many shoppers.
 LIMITS = {**HIGH_LIMITS, "QUEUE_CLIENT_RATE": "100000r/s", "QUEUE_CLIENT_BURST": "100000"}
 
@@ -158,9 +159,9 @@ class Holder:
 
 def test_a_shopper_waits_sees_the_position_fall_is_admitted_and_buys(platform, new_page):
     _, slug = product(platform, WAIT_SKU)
-    # Paused while the queue forms, so who is ahead is known; then 0.5 shoppers a second.
-    room(platform, "create", "slow-sale", "--title", "Slow sale", "--skus", WAIT_SKU,
-         "--admission-rate", "0.5")  # fmt: skip
+    # Paused while the queue forms, so who is ahead is known; then one shopper a second.
+    room(platform, "create", "slow-sale", "--title", "Slow sale", "--sku", WAIT_SKU,
+         "--rate", str(RATE))  # fmt: skip
     room(platform, "pause", "slow-sale")
     ahead = [Holder(platform, "slow-sale") for _ in range(AHEAD)]
     tickets = [holder.join()["ticket"] for holder in ahead]
@@ -189,14 +190,14 @@ def test_a_shopper_waits_sees_the_position_fall_is_admitted_and_buys(platform, n
 
     print(f"the waiting page over time: {page.seen}")
     places = [int(place) for _, _, place in page.seen if place.isdigit()]
-    # the place fell one by one (a poll may miss a step: 0.5/s admitted, 1 s polls)
+    # the place fell one by one (a poll may miss a step: one a second, polls every second)
     assert places[0] == AHEAD + 1 and places[-1] == 1, places
     assert places == sorted(places, reverse=True) and len(set(places)) >= AHEAD, places
     said = [text for _, text, _ in page.seen]
     assert "You are next in the queue." in said, said
     assert said[-1] == "It is your turn! Taking you back to the shop…", said
     waited = page.seen[-1][0] - next(t for t, text, _ in page.seen if text.startswith("You are"))
-    assert waited >= (AHEAD - 1) / 0.5 - 1, f"admitted after {waited:.1f} s at 0.5/s"
+    assert waited >= (AHEAD - 1) / RATE - 1, f"admitted after {waited:.1f} s at {RATE}/s"
 
     page.get_by_role("button", name="Add to cart").click()
     expect(page.get_by_text("Added 1 to your cart.")).to_be_visible()
@@ -224,8 +225,8 @@ def test_a_waiting_shopper_is_told_sold_out_within_2_s_and_let_in_on_a_restock(p
     )
     assert placed.status_code == 202, placed.text
     # The room admits as many as can still buy: 2 units, no drop-out allowance.
-    room(platform, "create", "scarce-sale", "--title", "Scarce sale", "--skus", SCARCE_SKU,
-         "--admission-rate", "10", "--dropout-allowance", "0")  # fmt: skip
+    room(platform, "create", "scarce-sale", "--title", "Scarce sale", "--sku", SCARCE_SKU,
+         "--rate", "10", "--allowance", "0", "--open")  # fmt: skip
     ahead = [Holder(platform, "scarce-sale") for _ in range(2)]
     for holder in ahead:
         holder.join()
@@ -258,8 +259,8 @@ def test_a_waiting_shopper_is_told_sold_out_within_2_s_and_let_in_on_a_restock(p
 
 
 def test_next_is_followed_for_paths_of_this_site_only(platform, new_page):
-    room(platform, "create", "open-sale", "--title", "Open sale", "--skus", NEXT_SKU,
-         "--admission-rate", "50")  # fmt: skip
+    room(platform, "create", "open-sale", "--title", "Open sale", "--sku", NEXT_SKU,
+         "--rate", "50", "--open")  # fmt: skip
     page = new_page()
     for bad in (
         "https://evil.example/x",

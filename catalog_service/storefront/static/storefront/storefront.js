@@ -901,7 +901,13 @@
         if (r.body.state === "closed") { finish("The queue is over: the sale is open to everyone. Taking you back to the shop…"); return; }
         ticket = r.body.ticket;
         ticketBox.textContent = ticket === null || ticket === undefined ? "Given when the sale opens" : String(ticket);
-        if (r.body.admitted) await takePass();
+        if (r.body.admitted && r.body.expires_at) {
+          // Admitted already: the pass came with this answer (its cookie is set).
+          notePass(slug, r.body.expires_at);
+          finish("It is your turn! Taking you back to the shop…");
+        } else if (r.body.admitted) {
+          await takePass();
+        }
         return;
       }
       if (r.status === 403 && r.body.code === "ACCOUNT_REQUIRED") {
@@ -919,12 +925,17 @@
       const r = await withRetries(() => api("POST", `/queue/${encodeURIComponent(slug)}/pass`, {body: {}}),
         (seconds, answer) => tell(waitingText(seconds, answer), "wait"));
       busy = false;
+      if (r.status === 200 && r.body.state === "closed") {
+        finish("The queue is over: the sale is open to everyone. Taking you back to the shop…");
+        return;
+      }
       if (r.status === 200) {
         notePass(slug, r.body.expires_at);
         finish("It is your turn! Taking you back to the shop…");
         return;
       }
       if (r.body.code === "SOLD_OUT") { soldOut(); return; }
+      if (r.body.code === "QUEUE_NOT_JOINED") { await join(); return; }  // a new session (signed out)
       if (r.body.code === "QUEUE_PLACE_LOST") {
         note.textContent = "You were let in but did not come back in time, so your place went to the next shopper. You have a new place at the end of the queue.";
         ticket = null;
