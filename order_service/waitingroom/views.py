@@ -95,7 +95,7 @@ def _holder(request: HttpRequest, *, create: bool) -> str | None:
     holder = request.session.get(SHOPPER_KEY)
     if holder or not create:
         return holder
-    shopper = shopper_from_session(request.session, customer_id=None, create=True)
+    shopper = shopper_from_session(request.session, create=True)
     return shopper.shopper_id if shopper else None
 
 
