@@ -9,6 +9,8 @@ through the edge of a real platform, every control found by its role and accessi
   the page says "Sold out" within 2 s of the last unit being reserved; a restock brings the
   room back and the shopper is admitted.
 * ``?next=`` is followed for paths of this site only.
+* An accounts-only room sends a guest to sign in (here: sign up) and back through the
+  queue to the product; a guest's pass survives signing in (re-issued for the new session).
 
 Rooms are made with the order service's own command (``manage.py order waiting_room``).
 Every browser context is offline but for 127.0.0.1.
@@ -34,6 +36,8 @@ pytestmark = pytest.mark.system
 WAIT_SKU = "SKU-000003"  # on flash sale, 100 units
 SCARCE_SKU = "SKU-000026"  # regular price, 22 units (shared.demo.demo_stock)
 NEXT_SKU = "SKU-000005"
+VIP_SKU = "SKU-000006"
+REBIND_SKU = "SKU-000007"
 AHEAD = 5  # holders in the queue before the browser's shopper
 RATE = 1  # admissions per second in the slow room (the room's lowest rate)
 # Edge and application limits high enough for one address running many shoppers.
@@ -279,3 +283,54 @@ def test_an_unknown_room_says_so(platform, new_page):
     page = new_page()
     page.goto("/waiting-room/no-such-room")
     expect(page.get_by_role("status")).to_have_text("There is no waiting room at this address.")
+
+
+def test_an_accounts_only_room_sends_a_guest_to_sign_in_and_back_and_a_pass_survives_sign_in(
+    platform, new_page
+):
+    _, slug = product(platform, VIP_SKU)
+    _, other_slug = product(platform, REBIND_SKU)
+    room(platform, "create", "vip-sale", "--title", "VIP sale", "--sku", VIP_SKU,
+         "--rate", "50", "--accounts-only", "--open")  # fmt: skip
+    room(platform, "create", "guest-sale", "--title", "Guest sale", "--sku", REBIND_SKU,
+         "--rate", "50", "--open")  # fmt: skip
+    email = f"vera-{time.time_ns()}@example.com"
+    page = new_page()
+    page.goto(f"/products/{slug}")
+    expect(page.get_by_text(re.compile("^This sale has a waiting room"))).to_be_visible()
+    page.get_by_role("button", name="Add to cart").click()
+    # The room refuses guests: to sign-in (here: sign up), then back to the queue, then here.
+    expect(page).to_have_url(re.compile(r"/account/signin\?next=%2Fwaiting-room%2Fvip-sale"))
+    page.get_by_role("link", name="Create an account").click()
+    page.get_by_role("textbox", name="Name").fill("Vera")
+    page.get_by_role("textbox", name="Email").fill(email)
+    page.get_by_label("Password").fill("correct horse 42")
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(rf"/products/{re.escape(slug)}$"), timeout=15_000)
+    said = [text for _, text, _ in page.seen]
+    assert said[-1] == "It is your turn! Taking you back to the shop…", said
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page.get_by_text("Added 1 to your cart.")).to_be_visible()
+
+    # Signed out: a new session, no pass, a guest again: refused by the accounts-only room.
+    page.goto("/account")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/$"))
+    page.goto(f"/products/{slug}")
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page).to_have_url(re.compile(r"/account/signin\?next=%2Fwaiting-room%2Fvip-sale"))
+
+    # A guest through another room, then signing in (a new session key): the pass is
+    # re-issued for the new session, so buying needs no second trip through the queue.
+    page.goto(f"/products/{other_slug}")
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page).to_have_url(re.compile(rf"/products/{re.escape(other_slug)}$"), timeout=15_000)
+    page.goto("/account/signin")
+    page.get_by_role("textbox", name="Email").fill(email)
+    page.get_by_label("Password").fill("correct horse 42")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/account$"))
+    page.goto(f"/products/{other_slug}")
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page.get_by_text("Added 1 to your cart.")).to_be_visible()
+    expect(page).to_have_url(re.compile(rf"/products/{re.escape(other_slug)}$"))
