@@ -8,6 +8,7 @@ through the edge of a real platform, every control found by its role and accessi
 * Another shopper waits in a room whose stock is two units: the holders ahead buy them, and
   the page says "Sold out" within 2 s of the last unit being reserved; a restock brings the
   room back and the shopper is admitted.
+* The pre-queue says when the sale opens; at the opening the shopper gets a place.
 * ``?next=`` is followed for paths of this site only.
 * An accounts-only room sends a guest to sign in (here: sign up) and back through the
   queue to the product; a guest's pass survives signing in (re-issued for the new session).
@@ -24,6 +25,7 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+import requests
 from browser import OfflineContext, launched_browser, screenshot
 from conftest import Platform
 from platform_tools import HIGH_LIMITS, platform_manage, platform_seed
@@ -38,6 +40,7 @@ SCARCE_SKU = "SKU-000026"  # regular price, 22 units (shared.demo.demo_stock)
 NEXT_SKU = "SKU-000005"
 VIP_SKU = "SKU-000006"
 REBIND_SKU = "SKU-000007"
+PREQUEUE_SKU = "SKU-000008"
 AHEAD = 5  # holders in the queue before the browser's shopper
 RATE = 1  # admissions per second in the slow room (the room's lowest rate)
 # Edge and application limits high enough for one address running many shoppers.
@@ -101,6 +104,18 @@ def new_page(browser, platform):
 
 def room(platform, action: str, *args: str) -> str:
     return platform_manage(platform, "order", "waiting_room", action, *args)
+
+
+def rooms_listed(platform, *slugs: str, timeout: float = 10) -> None:
+    """Wait until the edge's ``/queue/rooms`` (cached 5 s) lists these rooms: the product
+    pages learn about a new room from it (a page before that meets QUEUE_REQUIRED)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rooms = requests.get(f"{platform.edge}/queue/rooms", timeout=10).json()["rooms"]
+        if set(slugs) <= {r["slug"] for r in rooms}:
+            return
+        assert time.monotonic() < deadline, f"{slugs} not listed: {rooms}"
+        time.sleep(0.5)
 
 
 def product(platform, sku: str) -> tuple[str, str]:
@@ -167,6 +182,7 @@ def test_a_shopper_waits_sees_the_position_fall_is_admitted_and_buys(platform, n
     room(platform, "create", "slow-sale", "--title", "Slow sale", "--sku", WAIT_SKU,
          "--rate", str(RATE))  # fmt: skip
     room(platform, "pause", "slow-sale")
+    rooms_listed(platform, "slow-sale")
     ahead = [Holder(platform, "slow-sale") for _ in range(AHEAD)]
     tickets = [holder.join()["ticket"] for holder in ahead]
     assert tickets == list(range(1, AHEAD + 1))
@@ -294,6 +310,7 @@ def test_an_accounts_only_room_sends_a_guest_to_sign_in_and_back_and_a_pass_surv
          "--rate", "50", "--accounts-only", "--open")  # fmt: skip
     room(platform, "create", "guest-sale", "--title", "Guest sale", "--sku", REBIND_SKU,
          "--rate", "50", "--open")  # fmt: skip
+    rooms_listed(platform, "vip-sale", "guest-sale")
     email = f"vera-{time.time_ns()}@example.com"
     page = new_page()
     page.goto(f"/products/{slug}")
@@ -334,3 +351,23 @@ def test_an_accounts_only_room_sends_a_guest_to_sign_in_and_back_and_a_pass_surv
     page.get_by_role("button", name="Add to cart").click()
     expect(page.get_by_text("Added 1 to your cart.")).to_be_visible()
     expect(page).to_have_url(re.compile(rf"/products/{re.escape(other_slug)}$"))
+
+
+def test_the_pre_queue_says_when_the_sale_opens_then_draws_the_places(platform, new_page):
+    room(platform, "create", "later-sale", "--title", "Later sale", "--sku", PREQUEUE_SKU,
+         "--rate", "50", "--opens-in", "8", "--open")  # fmt: skip
+    page = new_page()
+    page.goto("/waiting-room/later-sale")
+    expect(page.get_by_role("status")).to_have_text(
+        re.compile(
+            r"^The sale opens at \d\d:\d\d\. You are in the pre-queue: at the opening everyone "
+            r"in it gets a place in a random order, so coming early gives no advantage"
+        )
+    )
+    expect(page.locator("#room-ticket")).to_have_text("Given when the sale opens")
+    expect(page.locator("#room-wait")).to_have_text(re.compile(r"^Opens in 0 min 0\d s$"))
+    screenshot(page, "waiting-room-pre-queue")
+    # At the opening the pre-queue is drawn: a ticket, admitted at once (rate 50), the cart.
+    expect(page).to_have_url(f"{platform.edge}/cart", timeout=20_000)
+    tickets = [place for _, text, place in page.seen if text.startswith("It is your turn")]
+    assert tickets, page.seen

@@ -957,7 +957,7 @@
       if (doc.state === "closed") { finish("The queue is over: the sale is open to everyone. Taking you back to the shop…"); return; }
       if (doc.state === "prequeue") {
         const opens = serverMs(doc.opens_at);
-        const when = opens === null ? "soon" : new Date(opens).toLocaleTimeString("en", {hour: "2-digit", minute: "2-digit"});
+        const when = opens === null ? "soon" : new Date(opens).toLocaleTimeString("en", {hour: "2-digit", minute: "2-digit", hourCycle: "h23"});
         tell(`The sale opens at ${when}. You are in the pre-queue: at the opening everyone in it gets a place in a random order, so coming early gives no advantage, and coming now is as good as any time before ${when}.`);
         positionBox.textContent = "Drawn when the sale opens";
         waitBox.textContent = opens === null ? "Not known yet" : `Opens in ${duration(opens - Date.now() - clockSkew)}`;
