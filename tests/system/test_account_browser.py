@@ -16,7 +16,7 @@ import uuid
 import psycopg
 import pytest
 import requests
-from browser import OfflineContext, launched_browser, screenshot
+from browser import OfflineContext, assert_contrast_aa, launched_browser, screenshot
 from conftest import Platform
 from platform_tools import HIGH_LIMITS, platform_seed
 from playwright.sync_api import expect
@@ -106,6 +106,7 @@ def test_sign_up_buy_sign_out_wrong_password_sign_in_keeps_the_cart(platform, co
     expect(page.get_by_text("Signed in as Ada Lovelace")).to_be_visible()
     expect(header(page).get_by_role("link", name="Ada Lovelace")).to_be_visible()
     expect(page.get_by_text("No orders yet.")).to_be_visible()
+    assert_contrast_aa(page)
     screenshot(page, "account-new")
 
     # The guest's cart is the account's now: buy it.
@@ -122,6 +123,7 @@ def test_sign_up_buy_sign_out_wrong_password_sign_in_keeps_the_cart(platform, co
     expect(orders).to_have_count(1)
     link = orders.get_by_role("link", name=f"Order {order_id}")
     expect(link).to_have_attribute("href", f"/orders/{order_id}")
+    assert_contrast_aa(page)
     screenshot(page, "account-orders")
     link.click()
     expect(page).to_have_url(re.compile(f"/orders/{order_id}$"))
@@ -148,6 +150,7 @@ def test_sign_up_buy_sign_out_wrong_password_sign_in_keeps_the_cart(platform, co
     )
     expect(page.get_by_label("Password")).to_be_focused()
     expect(header(page).get_by_role("link", name="Sign in")).to_be_visible()
+    assert_contrast_aa(page)
     screenshot(page, "account-wrong-password")
 
     # The right one: signed in, the guest's cart kept, the earlier order listed.

@@ -26,7 +26,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 import requests
-from browser import OfflineContext, launched_browser, screenshot
+from browser import OfflineContext, assert_contrast_aa, launched_browser, screenshot
 from conftest import Platform
 from platform_tools import HIGH_LIMITS, platform_manage, platform_seed
 from playwright.sync_api import expect
@@ -205,6 +205,7 @@ def test_a_shopper_waits_sees_the_position_fall_is_admitted_and_buys(platform, n
     room(platform, "open", "slow-sale")
     expect(state).to_have_text(re.compile(r"^You are (number \d|next) in the queue\.$"))
     expect(page.locator("#room-wait")).to_have_text(re.compile(r"^About \d+ s$"))
+    assert_contrast_aa(page)
     screenshot(page, "waiting-room-waiting")
     expect(page).to_have_url(re.compile(rf"/products/{re.escape(slug)}$"), timeout=30_000)
 
@@ -270,6 +271,8 @@ def test_a_waiting_shopper_is_told_sold_out_within_2_s_and_let_in_on_a_restock(p
     print([(round(t - reserved_at, 2), text[:30], place) for t, text, place in page.seen])
     assert told - reserved_at <= 2.0
     expect(page.locator("#room-wait")).to_have_text("Sold out")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Waiting room: Scarce sale")
+    assert_contrast_aa(page)
     screenshot(page, "waiting-room-sold-out")
 
     # A unit comes back: the room resumes and lets the shopper in (and back to the product).
@@ -366,6 +369,7 @@ def test_the_pre_queue_says_when_the_sale_opens_then_draws_the_places(platform, 
     )
     expect(page.locator("#room-ticket")).to_have_text("Given when the sale opens")
     expect(page.locator("#room-wait")).to_have_text(re.compile(r"^Opens in 0 min 0\d s$"))
+    assert_contrast_aa(page)
     screenshot(page, "waiting-room-pre-queue")
     # At the opening the pre-queue is drawn: a ticket, admitted at once (rate 50), the cart.
     expect(page).to_have_url(f"{platform.edge}/cart", timeout=20_000)

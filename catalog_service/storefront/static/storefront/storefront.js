@@ -885,12 +885,21 @@
       window.location.assign(next);
     }
 
-    publicJson("/queue/rooms").then((body) => {
+    // The room's title from the rooms list (edge-cached 5 s: a room opened a moment ago may
+    // not be in it yet, so the poll asks again now and then until it is).
+    let titled = false;
+    let titleAsked = 0;
+    async function title() {
+      if (titled || Date.now() - titleAsked < 5000) return;
+      titleAsked = Date.now();
+      const body = await publicJson("/queue/rooms");
       const room = body && (body.rooms || []).find((r) => r.slug === slug);
       if (!room || !room.title) return;
+      titled = true;
       $("room-title").textContent = `Waiting room: ${room.title}`;
       document.title = `Waiting room: ${room.title} · Mega-Deal Day`;
-    });
+    }
+    title();
 
     async function join() {
       busy = true;
@@ -980,6 +989,7 @@
 
     async function poll() {
       let delay = 1000;
+      title();
       if (!busy) {
         const doc = await publicJson(`/queue/${encodeURIComponent(slug)}/status`);
         if (doc) {
