@@ -211,11 +211,11 @@ def test_a_shopper_waits_sees_the_position_fall_is_admitted_and_buys(platform, n
 
     print(f"the waiting page over time: {page.seen}")
     places = [int(place) for _, _, place in page.seen if place.isdigit()]
-    # the place fell one by one (a poll may miss a step: one a second, polls every second)
-    assert places[0] == AHEAD + 1 and places[-1] == 1, places
-    assert places == sorted(places, reverse=True) and len(set(places)) >= AHEAD, places
+    # The place fell step by step, never rising. One admission a second and a poll every
+    # second behind a 1 s edge cache: a poll may miss a step, so not every number is seen.
+    assert places[0] == AHEAD + 1 and places[-1] <= 2, places
+    assert places == sorted(places, reverse=True) and len(set(places)) >= AHEAD - 1, places
     said = [text for _, text, _ in page.seen]
-    assert "You are next in the queue." in said, said
     assert said[-1] == "It is your turn! Taking you back to the shop…", said
     waited = page.seen[-1][0] - next(t for t, text, _ in page.seen if text.startswith("You are"))
     assert waited >= (AHEAD - 1) / RATE - 1, f"admitted after {waited:.1f} s at {RATE}/s"
