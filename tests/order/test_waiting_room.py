@@ -4,6 +4,7 @@ the guard on the buying paths."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import uuid
@@ -15,6 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from order_service.waitingroom import errors, selectors, services, state
+from order_service.waitingroom.models import WaitingRoom
 from order_service.waitingroom.passes import cookie_name, pass_sign
 
 pytestmark = pytest.mark.django_db
@@ -78,6 +80,7 @@ def test_join_pass_buy_and_leave_in_flight(client, sale, make_room):
     assert body["status_url"] == f"/queue/{room.slug}/status"
     assert r.cookies[cookie_name(room.slug)].value.startswith(f"v1.{room.slug}.1.")
     assert r.cookies[cookie_name(room.slug)]["httponly"]
+    assert body["pass"] == r.cookies[cookie_name(room.slug)].value
     assert add(client, sku).status_code == 201
     assert selectors.room_status(slug=room.slug).in_flight == 1
     r = checkout(client)
@@ -432,3 +435,152 @@ def test_rooms_publish_restores_an_emptied_redis(sale, make_room):
     assert services.rooms_publish() >= 1
     assert selectors.rooms_for_skus(skus=[sku])[sku].slug == room.slug
     assert selectors.room_status(slug=room.slug).state == "open"
+
+
+ADMIN = "/admin/order/waitingroom/waitingroom"
+
+
+def test_admin_changelist_actions_and_sale_manager(
+    staff_client, sale, make_room, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth.models import Group, User
+    from django.core.management import call_command
+
+    call_command("ensure_roles", verbosity=0)
+    user = User.objects.create_user(username="mgr", password="x", is_staff=True)
+    user.groups.add(Group.objects.get(name="sale manager"))
+    staff_client.force_login(user)
+    sku = sale.sku("A", stock=7)
+    room = make_room([sku], state="paused")
+    services.room_join(slug=room.slug, holder="anon:admin-1")
+    page = staff_client.get(f"{ADMIN}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    for column in ("State now", "Queue length", "Admitted", "In flight", "Units left",
+                   "Median wait", "Max wait"):  # fmt: skip
+        assert column in html
+    assert '<td class="field-live_state">paused</td>' in html
+    assert '<td class="field-units_left">7</td>' in html
+    assert '<td class="field-queue_length">1</td>' in html
+    with django_capture_on_commit_callbacks(execute=True):
+        r = staff_client.post(f"{ADMIN}/", {"action": "open_rooms", "_selected_action": [room.pk]})
+    assert r.status_code == 302
+    assert selectors.room_status(slug=room.slug).state == "open"
+    # The manager changes the rate; the mirror follows.
+    form = {
+        "slug": room.slug,
+        "title": "Renamed",
+        "skus": sku,
+        "state": "open",
+        "admission_rate": "7",
+        "dropout_allowance_percent": "20",
+        "pass_ttl_seconds": "300",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        r = staff_client.post(f"{ADMIN}/{room.pk}/change/", form)
+    assert r.status_code == 302, r.content.decode()[:2000]
+    conf = state.client().hgetall(state.room_key(room.slug, "conf"))
+    assert (conf["rate"], conf["allowance"], conf["pass_ttl"], conf["title"]) == (
+        "7", "20", "300", "Renamed",
+    )  # fmt: skip
+    # A second room over the same sku is refused with a form error, not a 500.
+    r = staff_client.post(f"{ADMIN}/add/", {**form, "slug": "other-room"})
+    assert r.status_code == 200
+    assert "guarded by the room" in r.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(f"{ADMIN}/", {"action": "close_rooms", "_selected_action": [room.pk]})
+    assert selectors.rooms_for_skus(skus=[sku]) == {}
+    # Finance sees nothing of the rooms.
+    finance = User.objects.create_user(username="fin", password="x", is_staff=True)
+    finance.groups.add(Group.objects.get(name="finance"))
+    staff_client.force_login(finance)
+    assert staff_client.get(f"{ADMIN}/").status_code == 403
+
+
+def test_command_create_open_status(sale, django_capture_on_commit_callbacks, capsys):
+    from django.core.management import call_command
+
+    sku = sale.sku("A", stock=3)
+    slug = f"cmd-{uuid.uuid4().hex[:8]}"
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("waiting_room", "create", slug, "--sku", sku, "--rate", "5")
+    assert WaitingRoom.objects.get(slug=slug).state == "closed"
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("waiting_room", "open", slug)
+    capsys.readouterr()
+    call_command("waiting_room", "status", slug)
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["state"], doc["units_left"], doc["rate"]) == ("open", 3, 5)
+    call_command("waiting_room", "list")
+    assert slug in capsys.readouterr().out
+
+
+def test_metrics_gauges_and_wait_histogram(client, sale, make_room):
+    sku = sale.sku("A", stock=9)
+    room = make_room([sku], state="paused")
+    services.room_join(slug=room.slug, holder="anon:m-1")
+    services.room_join(slug=room.slug, holder="anon:m-2")
+    room.state = "open"
+    make_room.save(room)
+    text = client.get("/metrics").content.decode()
+    label = f'room="{room.slug}"'
+    assert f"flashsale_waitingroom_units_left{{{label}}} 9.0" in text
+    assert f"flashsale_waitingroom_admitted{{{label}}} 2.0" in text
+    assert f"flashsale_waitingroom_in_flight{{{label}}} 2.0" in text
+    assert f"flashsale_waitingroom_queue_length{{{label}}} 0.0" in text
+    assert f'flashsale_waitingroom_open{{{label},state="open"}} 1.0' in text
+    assert f'flashsale_waitingroom_open{{{label},state="paused"}} 0.0' in text
+    assert f"flashsale_waitingroom_wait_seconds_count{{{label}}} 2.0" in text
+    assert "django_http_requests_total_by_method_total" in text  # the usual metrics too
+
+
+def test_pass_middleware_is_first_after_prometheus():
+    assert settings.MIDDLEWARE[:2] == [
+        "django_prometheus.middleware.PrometheusBeforeMiddleware",
+        "order_service.waitingroom.middleware.QueuePassMiddleware",
+    ]
+
+
+def test_passes_rebind_reissues_the_passes_for_the_new_session_key(client, sale, make_room):
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from order_service.waitingroom.passes import pass_verify, passes_rebind
+
+    sku = sale.sku("A", stock=5)
+    room = make_room([sku])
+    token = _admitted(client, room)
+    old_key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    # What a sign-in view does: cycle the key (against fixation), then rebind.
+    request = RequestFactory().post("/api/account/signin")
+    request.COOKIES = {settings.SESSION_COOKIE_NAME: old_key, cookie_name(room.slug): token}
+    store = client.session.__class__(old_key)
+    store.load()
+    request.session = store
+    store.cycle_key()
+    response = HttpResponse()
+    rebound = passes_rebind(request, response, old_session_key=old_key)
+    assert [p.slug for p in rebound] == [room.slug]
+    fresh = response.cookies[cookie_name(room.slug)].value
+    assert fresh != token
+    assert pass_verify(token=fresh, session_key=store.session_key).ticket == 1
+    # The browser now holds the new session cookie and the new pass: it buys.
+    client.cookies[settings.SESSION_COOKIE_NAME] = store.session_key
+    client.cookies[cookie_name(room.slug)] = fresh
+    assert add(client, sku).status_code == 201
+    # The old pass is refused in the new session.
+    client.cookies[cookie_name(room.slug)] = token
+    r = add(client, sku)
+    assert (r.status_code, r.json()["code"]) == (403, "QUEUE_PASS_INVALID")
+
+
+def test_bad_definitions_are_room_invalid(sale):
+    for fields in (
+        {"slug": "Bad Slug", "skus": [sale.sku("A")]},
+        {"slug": "no-skus", "skus": []},
+        {"slug": "bad-rate", "skus": [sale.sku("B")], "admission_rate": 0},
+        {"slug": "bad-sku", "skus": ["A,B"]},
+    ):
+        with pytest.raises(errors.RoomInvalid):
+            services.room_create(title="x", **fields)
+    assert not WaitingRoom.objects.filter(slug__in=["no-skus", "bad-rate", "bad-sku"]).exists()
