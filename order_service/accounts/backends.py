@@ -8,7 +8,6 @@ never come back from a staff login.
 
 from __future__ import annotations
 
-from django.contrib.auth.backends import BaseBackend
 from django.http import HttpRequest
 
 from order_service.accounts.models import ShopperAccount, email_normalize
@@ -16,8 +15,12 @@ from order_service.accounts.models import ShopperAccount, email_normalize
 SHOPPER_REALM = "shopper"
 
 
-class ShopperAccountBackend(BaseBackend):
-    def authenticate(  # type: ignore[override]
+class ShopperAccountBackend:
+    """No ``get_user``: nothing is ever logged in with this backend (Django's test
+    ``force_login`` and the staff sessions take the first backend that has one, the staff
+    ``ModelBackend``), and no permissions: a shopper is nobody in an admin."""
+
+    def authenticate(
         self,
         request: HttpRequest | None,
         *,
@@ -35,8 +38,4 @@ class ShopperAccountBackend(BaseBackend):
             return None
         if account.check_password(password) and account.is_active:
             return account
-        return None
-
-    def get_user(self, user_id: int) -> None:
-        # Never a request.user: shopper sessions hold ``account_id``, not Django's login keys.
         return None

@@ -12,7 +12,6 @@ from typing import ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
-from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -39,10 +38,9 @@ class ShopperAccount(AbstractBaseUser):
     class Meta:
         ordering = ["id"]
         constraints = [
-            # Stored lower-cased, so the unique constraint on email is case-insensitive.
-            models.CheckConstraint(
-                condition=Q(email=Lower("email")), name="shopperaccount_email_lower"
-            ),
+            # Stored lower-cased by the services; the database's own lower() makes one
+            # account per address in any case a guarantee, also for two sign-ups racing.
+            models.UniqueConstraint(Lower("email"), name="shopperaccount_email_ci_unique"),
         ]
 
     def __str__(self) -> str:

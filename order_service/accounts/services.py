@@ -62,19 +62,16 @@ def account_signin(*, request: HttpRequest, email: str, password: str) -> Shoppe
     the email or the address, LOCKED_OUT (the right password too, until the cool-off)."""
     email = email_normalize(email)
     user = authenticate(request, username=email, password=password, realm=SHOPPER_REALM)
-    if getattr(request, "axes_locked_out", False):
-        raise errors.LockedOut(retry_after=int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    _refuse_if_locked_out(request)
     if not isinstance(user, ShopperAccount):
         if user is not None:
             # A staff user (ModelBackend) whose username is this email: no shopper sign-in,
-            # and it counts as a failure like any other.
+            # and a failure like any other (authenticate() only reports it when nobody
+            # answered).
             user_login_failed.send(
-                sender=__name__,
-                credentials={"username": email},
-                request=request,
+                sender=__name__, credentials={"username": email}, request=request
             )
-            if getattr(request, "axes_locked_out", False):
-                raise errors.LockedOut(retry_after=int(settings.AXES_COOLOFF_TIME.total_seconds()))
+            _refuse_if_locked_out(request)
         raise errors.InvalidCredentials()
     _session_start(request=request, account=user)
     # Django's login() would send this: django-axes clears the email's failures
@@ -86,6 +83,12 @@ def account_signin(*, request: HttpRequest, email: str, password: str) -> Shoppe
 def account_signout(*, request: HttpRequest) -> None:
     """Forget the session: the account, the cart and the shopper id (a new guest next)."""
     request.session.flush()
+
+
+def _refuse_if_locked_out(request: HttpRequest) -> None:
+    # django-axes marks the request when it refused it, or when this failure locked it out.
+    if getattr(request, "axes_locked_out", False):
+        raise errors.LockedOut(retry_after=int(settings.AXES_COOLOFF_TIME.total_seconds()))
 
 
 def _session_start(*, request: HttpRequest, account: ShopperAccount) -> None:

@@ -20,6 +20,7 @@ from django.test import Client
 from order_service.accounts.models import ShopperAccount
 from order_service.orders.cart import Shopper, shopper_from_session
 from order_service.orders.models import Order
+from tests.support.staff import StaffClient
 
 pytestmark = pytest.mark.django_db
 
@@ -123,6 +124,19 @@ def test_signup_refuses_what_is_no_email():
     assert "email" in r.json()["detail"]["fields"]
 
 
+def test_an_email_lower_casing_past_the_column_is_a_clean_400():
+    # "İ".lower() is two characters: 249 typed become 489 stored.
+    email = "a@" + ".".join(["İ" * 60] * 4) + ".com"
+    assert len(email) <= 254 < len(email.lower())
+    r = signup(Client(), email=email)
+    assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR")
+    assert ShopperAccount.objects.count() == 0
+    # At sign-in too (django-axes would store it as the failure's username).
+    r = signin(Client(), email="İ" * 254)
+    assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR")
+    assert AccessAttempt.objects.count() == 0
+
+
 def test_a_string_nul_is_a_clean_400():
     r = signup(Client(), name="Ada\x00")
     assert (r.status_code, r.json()["code"]) == (400, "INVALID_STRING")
@@ -218,7 +232,10 @@ def test_lockout_after_the_failure_limit_also_for_the_right_password():
     assert signin(Client(REMOTE_ADDR="10.13.0.1"), email="bob@example.com").status_code == 429
     # Anyone else signs in to another account.
     assert signin(Client(REMOTE_ADDR="10.13.0.4"), email="bob@example.com").status_code == 200
-    assert AccessAttempt.objects.filter(username="ada@example.com").exists()
+    attempt = AccessAttempt.objects.get(username="ada@example.com", ip_address="10.13.0.1")
+    assert attempt.failures_since_start == limit + 1  # the locked-out right password too
+    # The JSON body is not a form: nothing of the passwords tried is stored with it.
+    assert "guess" not in attempt.post_data + attempt.get_data
 
 
 def test_a_sign_in_clears_the_failures_before_the_limit():
@@ -270,11 +287,25 @@ def test_staff_and_shopper_logins_never_cross():
     # A staff user's name and password are no shopper sign-in...
     r = signin(Client(), email="bob@example.com", password="staff-pass-913")
     assert r.json()["code"] == "INVALID_CREDENTIALS"
+    assert AccessAttempt.objects.get(username="bob@example.com").failures_since_start == 1
     # ... and a shopper's email and password are no admin login.
     admin = Client()
     r = admin.post("/admin/order/login/", {"username": "ada@example.com", "password": PASSWORD})
     assert r.status_code == 200  # the form again, with its error
     assert admin.get("/admin/order/").status_code == 302
+
+
+def test_a_staff_user_and_a_shopper_of_one_name_and_password_each_sign_in_to_their_own():
+    signup(Client(), email="eve@example.com")
+    User.objects.create_superuser("eve@example.com", "eve@example.com", PASSWORD)
+    shopper = Client()
+    r = signin(shopper, email="eve@example.com")
+    assert r.status_code == 200, r.content
+    assert shopper.session["account_id"] == ShopperAccount.objects.get().pk
+    staff = StaffClient()
+    r = staff.post("/admin/order/login/", {"username": "eve@example.com", "password": PASSWORD})
+    assert r.status_code == 302, r.content[:300]
+    assert staff.get("/admin/order/").status_code == 200
 
 
 # --- the shopper behind the cart and checkout ------------------------------------------------

@@ -88,7 +88,8 @@ ORPHAN_RESERVATION_AGE = env.float("ORPHAN_RESERVATION_AGE", default=120.0)
 
 # --- Shopper accounts (order_service/accounts, docs/accounts.md, ADR 0108) ---
 # Shoppers sign in through authenticate(realm="shopper"): django-axes first (it counts and
-# locks out), then the shopper backend, then the staff users of this admin.
+# locks out), then the shopper backend (it answers only that realm, so a shopper's right
+# password wins over a staff user of the same name), then the staff users of this admin.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "order_service.accounts.backends.ShopperAccountBackend",
