@@ -890,7 +890,7 @@
     let titled = false;
     let titleAsked = 0;
     async function title() {
-      if (titled || Date.now() - titleAsked < 5000) return;
+      if (titled || Date.now() - titleAsked < 3000) return;
       titleAsked = Date.now();
       const body = await publicJson("/queue/rooms");
       const room = body && (body.rooms || []).find((r) => r.slug === slug);
