@@ -3,9 +3,10 @@ small script.
 
 Nothing personal is ever in these HTML pages: product data comes from /graphql as
 persisted-query GETs (cacheable at the edge and by a CDN), the cart and orders from the
-order API under /api/, asked by the browser with the shopper's session cookie. So the
-grid and product pages are public and cacheable; the cart and order pages are marked
-``no-store`` only because their URLs belong to one shopper.
+order API under /api/, asked by the browser with the shopper's session cookie; the waiting
+room's place and pass from the order service under /queue/ (ADR 0110). So the grid,
+product, waiting-room and account pages are public and cacheable; the cart and order pages
+are marked ``no-store`` only because their URLs belong to one shopper.
 """
 
 from __future__ import annotations
@@ -95,3 +96,30 @@ def cart_page(request: HttpRequest) -> HttpResponse:
 def order_page(request: HttpRequest, order_id: uuid.UUID) -> HttpResponse:
     """``/orders/<id>``: the script follows /api/orders/<id> (only its shopper may read it)."""
     return _page(request, "order.html", queries=(), cache_control=PERSONAL, order_id=order_id)
+
+
+@require_GET
+def waiting_room_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """``/waiting-room/<slug>``: the same shell for everyone (ADR 0110). The script joins the
+    queue (``POST /queue/<slug>/join``), follows the shared status document and takes the
+    pass; the catalog does not know the rooms (they are the order service's), so an unknown
+    slug is told by the join's ``UNKNOWN_ROOM``, not by a 404 here."""
+    return _page(request, "waiting_room.html", queries=(), cache_control=PUBLIC, slug=slug)
+
+
+@require_GET
+def account_signin_page(request: HttpRequest) -> HttpResponse:
+    """``/account/signin``: the form posts to ``/api/account/signin`` from the script."""
+    return _page(request, "account_signin.html", queries=(), cache_control=PUBLIC)
+
+
+@require_GET
+def account_signup_page(request: HttpRequest) -> HttpResponse:
+    """``/account/signup``: the form posts to ``/api/account/signup`` from the script."""
+    return _page(request, "account_signup.html", queries=(), cache_control=PUBLIC)
+
+
+@require_GET
+def account_page(request: HttpRequest) -> HttpResponse:
+    """``/account``: the script fills in the name and "my orders" from ``/api/account``."""
+    return _page(request, "account.html", queries=(), cache_control=PUBLIC)

@@ -127,3 +127,29 @@ def test_seed_demo_draws_local_pictures_and_points_products_at_them(
     out = capsys.readouterr().out
     assert "images: 1 drawn in" in out and "1 products pointed at them" in out
     assert Product.objects.get(sku="SKU-000002").images[0].startswith("/static/media/")
+
+
+def test_the_waiting_room_and_account_pages_are_public_shells(client):
+    """Issue 13 (ADR 0110): the same HTML for everyone; the script does the personal part."""
+    for url, page_name in (
+        ("/waiting-room/mega-deal-2026", "waiting-room"),
+        ("/account", "account"),
+        ("/account/signin", "signin"),
+        ("/account/signup", "signup"),
+    ):
+        page = client.get(url)
+        assert (page.status_code, page["Cache-Control"]) == (200, "public, max-age=60"), url
+        html = page.content.decode()
+        assert f'<body data-page="{page_name}">' in html
+        assert '<a href="/account/signin" id="account-link">Sign in</a>' in html
+        assert not page.cookies, url
+    assert (
+        'data-slug="mega-deal-2026"' in client.get("/waiting-room/mega-deal-2026").content.decode()
+    )
+    # the room slugs the edge routes under /queue/ only
+    for bad in ("/waiting-room/Mega", "/waiting-room/a_b", "/waiting-room/" + "a" * 65):
+        assert client.get(bad).status_code == 404, bad
+    # without the script a form posts here: refused, the password never in a URL
+    signin = client.get("/account/signin").content.decode()
+    assert '<form id="signin-form" class="account" method="post" action="/account/signin"' in signin
+    assert client.post("/account/signin", {"email": "a@b.c", "password": "x"}).status_code == 405

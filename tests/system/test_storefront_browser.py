@@ -27,7 +27,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
-from browser import OfflineContext, launched_browser, screenshot
+from browser import OfflineContext, assert_contrast_aa, launched_browser, screenshot
 from playwright.sync_api import expect
 
 from flashops import edgemesh
@@ -151,37 +151,6 @@ def grid_cards(page):
 
 def card_for(page, name: str):
     return grid_cards(page).filter(has=page.get_by_role("link", name=name, exact=True))
-
-
-CONTRAST_JS = """() => {
-  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
-  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255;
-    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
-    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
-  const background = (e) => {
-    for (; e; e = e.parentElement) {
-      const c = rgb(getComputedStyle(e).backgroundColor);
-      if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
-    }
-    return [255, 255, 255];
-  };
-  let worst = [21, ""];
-  for (const e of document.querySelectorAll("body *")) {
-    const text = [...e.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent)
-      .join("").trim();
-    if (!text || !e.offsetParent) continue;
-    const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(background(e))];
-    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-    if (ratio < worst[0]) worst = [ratio, `${e.tagName}.${e.className}: ${text.slice(0, 40)}`];
-  }
-  return worst;
-}"""
-
-
-def assert_contrast_aa(page) -> None:
-    """Every visible text at least 4.5:1 against its background (WCAG AA)."""
-    ratio, where = page.evaluate(CONTRAST_JS)
-    assert ratio >= 4.5, f"contrast {ratio:.2f}:1 at {where}"
 
 
 # --- the whole purchase ----------------------------------------------------------------------

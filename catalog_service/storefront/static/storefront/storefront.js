@@ -7,12 +7,20 @@
 // * 429, 503 and lost connections are retried after Retry-After plus jitter, showing a calm
 //   "retrying in N s"; a checkout keeps one Idempotency-Key (sessionStorage) for all retries
 //   of one attempt, so a retried click never makes two orders.
+// * The waiting room (ADR 0110): the rooms from GET /queue/rooms (public, edge-cached), a
+//   queue page that joins once and then follows the room's shared status document (also
+//   edge-cached), takes the pass when admitted and goes back to ?next=. A 403 QUEUE_REQUIRED
+//   or ACCOUNT_REQUIRED from the cart or checkout sends the shopper to the queue or sign-in.
+// * The account: sign in, sign up, "my orders"; the header shows the account's name, asked
+//   once per tab (sessionStorage) and only by a browser that has talked to the API before.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
   const QUERIES = JSON.parse($("storefront-queries").textContent);
   const CHECKOUT_KEY = "storefront.checkout-key";
   const CART_COUNT = "storefront.cart-count";
+  const ACCOUNT = "storefront.account";
+  const PASS_NOTE = "storefront.pass.";  // + room slug: the pass's expiry (the cookie is HttpOnly)
   const DEFAULT_MAX_QUANTITY = 10;
   const NUMBER = new Intl.NumberFormat("en", {minimumFractionDigits: 2, maximumFractionDigits: 2});
 
@@ -126,6 +134,8 @@
   }
 
   function retryable(r) {
+    // LOCKED_OUT (sign-in throttling) is a 429 too, but retrying it only extends the lock.
+    if (r.status === 429 && r.body.code === "LOCKED_OUT") return false;
     return r.status === 0 || r.status === 429 || r.status === 502 || r.status === 503 ||
       r.status === 504 || (r.status === 409 && r.body.code === "IDEMPOTENCY_KEY_IN_USE");
   }
@@ -170,6 +180,13 @@
     RATE_LIMITED: () => "It is very busy right now. Please try again in a moment.",
     rate_limited: () => "It is very busy right now. Please try again in a moment.",
     NETWORK: () => "We could not reach the shop. Check your connection and try again.",
+    QUEUE_REQUIRED: () => "This sale has a waiting room: taking you to the queue…",
+    ACCOUNT_REQUIRED: () => "This sale is for shoppers with an account: taking you to sign in…",
+    QUEUE_PASS_INVALID: () => "Your pass for this sale is no longer valid. Please join the queue again.",
+    INVALID_CREDENTIALS: () => "The email or the password is not right. Please try again.",
+    LOCKED_OUT: () => "Too many failed attempts: signing in to this account is locked for a while. Please try again later.",
+    NOT_SIGNED_IN: () => "You are not signed in.",
+    EMAIL_TAKEN: () => "An account with this email exists already: sign in instead.",
   };
 
   function sentence(r) {
@@ -191,6 +208,128 @@
 
   function countCart(cart) {
     return cart.lines.reduce((n, line) => n + line.quantity, 0);
+  }
+
+  // --- where to go next: only paths of this site -------------------------------------------
+  // ?next= comes from a URL anyone can write: "//evil.example", "/\\evil.example" or
+  // "https://..." would take the shopper to another site, so only a same-origin path is kept.
+  function safeNext(raw, fallback) {
+    if (!raw || !raw.startsWith("/")) return fallback;
+    try {
+      const url = new URL(raw, window.location.origin);
+      if (url.origin !== window.location.origin) return fallback;
+      return url.pathname + url.search + url.hash;
+    } catch (err) { return fallback; }
+  }
+
+  function here() { return window.location.pathname + window.location.search; }
+
+  function goToQueue(queueUrl, slug, next) {
+    const page = safeNext(queueUrl, `/waiting-room/${encodeURIComponent(slug)}`);
+    window.location.assign(page.split("?")[0] + "?next=" + encodeURIComponent(next));
+  }
+
+  function goToSignIn(next) {
+    window.location.assign("/account/signin?next=" + encodeURIComponent(next));
+  }
+
+  // A refusal that needs the shopper somewhere else: the room's queue or the sign-in page.
+  // True when the page is leaving (the caller shows the sentence meanwhile).
+  function sendAway(r, next) {
+    if (r.status !== 403) return false;
+    // The room is named in the answer's detail (the order API's error shape), or beside it.
+    const room = {...r.body, ...(r.body.detail || {})};
+    // QUEUE_PASS_INVALID: the answer deleted the bad pass cookie; the queue gives a new one.
+    if ((r.body.code === "QUEUE_REQUIRED" || r.body.code === "QUEUE_PASS_INVALID") && room.room) {
+      forgetPass(room.room);
+      goToQueue(room.queue_url, room.room, next);
+      return true;
+    }
+    if (r.body.code === "ACCOUNT_REQUIRED") {
+      forgetAccount();
+      goToSignIn(next);
+      return true;
+    }
+    return false;
+  }
+
+  // --- the waiting room: rooms, pass notes ---------------------------------------------------
+  // Public, shared documents: without cookies (no session is touched) and never from the
+  // browser's cache; the edge answers them from its own micro-cache.
+  async function publicJson(path) {
+    try {
+      const response = await fetch(path, {headers: {Accept: "application/json"}, credentials: "omit", cache: "no-store"});
+      if (!response.ok) return null;
+      return await response.json();
+    } catch (err) { return null; }
+  }
+
+  // The guarded rooms (not closed) that cover any of these skus; [] when none or unknown
+  // (the order service's 403 QUEUE_REQUIRED still sends the shopper to the queue then).
+  async function roomsFor(skus) {
+    const body = await publicJson("/queue/rooms");
+    if (!body || !Array.isArray(body.rooms)) return [];
+    return body.rooms.filter((room) => room.state !== "closed" && (room.skus || []).some((sku) => skus.includes(sku)));
+  }
+
+  // The pass itself is an HttpOnly cookie the script cannot read; the queue page notes its
+  // expiry here so the product and cart pages do not send an admitted shopper back to the
+  // queue. A wrong note costs one round trip: the order service's 403 corrects it.
+  function notePass(slug, expiresAt) {
+    const until = typeof expiresAt === "number" ? expiresAt * 1000 : Date.parse(expiresAt);
+    sessionStorage.setItem(PASS_NOTE + slug, String(Number.isFinite(until) ? until : Date.now() + 60000));
+  }
+
+  function hasPass(slug) {
+    return Number(sessionStorage.getItem(PASS_NOTE + slug) || 0) > Date.now() + 5000;
+  }
+
+  function forgetPass(slug) {
+    if (slug) sessionStorage.removeItem(PASS_NOTE + slug);
+  }
+
+  function needsQueue(rooms) {
+    return rooms.find((room) => !hasPass(room.slug)) || null;
+  }
+
+  // --- the account in the header ---------------------------------------------------------------
+  function readAccount() {
+    try { return JSON.parse(sessionStorage.getItem(ACCOUNT) || "null"); } catch (err) { return null; }
+  }
+
+  function writeAccount(body) {
+    const known = body && body.signed_in !== false && (body.email || body.name)
+      ? {signed_in: true, email: body.email || "", name: body.name || ""} : {signed_in: false};
+    sessionStorage.setItem(ACCOUNT, JSON.stringify(known));
+    showAccountLink(known);
+    return known;
+  }
+
+  function forgetAccount() { sessionStorage.removeItem(ACCOUNT); }
+
+  function showAccountLink(known) {
+    const link = $("account-link");
+    if (!link) return;
+    if (known && known.signed_in) {
+      link.textContent = known.name || known.email;
+      link.setAttribute("href", "/account");
+    } else {
+      link.textContent = "Sign in";
+      link.setAttribute("href", "/account/signin");
+    }
+  }
+
+  // GET /api/account once per tab, and only when this browser has a csrftoken cookie: one
+  // that never had one has never called the API, so it cannot be signed in, and the page
+  // spends none of the order budget on asking (every /api/ request counts against it).
+  async function account({fresh = false} = {}) {
+    let known = fresh ? null : readAccount();
+    if (!known && (fresh || cookie("csrftoken"))) {
+      const r = await withRetries(() => api("GET", "/api/account"), () => {}, 5);
+      known = r.status === 200 ? writeAccount(r.body) : null;
+    }
+    showAccountLink(known);
+    return known || {signed_in: false};
   }
 
   // --- shared product bits -------------------------------------------------------------------
@@ -359,6 +498,8 @@
     const priceBox = el("p", {class: "price"});
     const limitBox = el("p", {class: "limit"});
     let soldOutByCheckout = false;
+    let guards = [];
+    const roomNote = el("p", {class: "muted", id: "room-note"});
 
     function show(p) {
       const [text, cls] = stockText(p.inventory);
@@ -394,6 +535,14 @@
         quantity.focus();
         return;
       }
+      const room = needsQueue(guards);
+      if (room) {
+        // The sale has a waiting room and this tab holds no pass for it: queue first, then
+        // come back here (the place in the queue is kept if the shopper returns).
+        say(message, SENTENCES.QUEUE_REQUIRED());
+        goToQueue(room.queue_url, room.slug, here());
+        return;
+      }
       add.disabled = true;
       say(message, "Adding to your cart…");
       const r = await withRetries(
@@ -407,6 +556,7 @@
         return;
       }
       say(message, sentence(r), "error");
+      if (sendAway(r, here())) return;
       if (r.body.code === "SOLD_OUT") { soldOutByCheckout = true; add.disabled = true; quantity.disabled = true; reload(); }
     }
 
@@ -453,6 +603,7 @@
         el("form", {class: "buy", onsubmit: addToCart, "aria-label": "Buy", novalidate: true},
           el("div", {}, el("label", {for: "quantity", text: "Quantity"}), quantity),
           add),
+        roomNote,
         message,
         el("p", {text: product.description}),
         el("dl", {class: "attrs"}, product.attributes.map((a) => [el("dt", {text: a.name.replace(/_/g, " ")}), el("dd", {text: a.value})])))),
@@ -462,6 +613,12 @@
     show(product);
     addReviews(product.reviews);
     window.setInterval(reload, 5000);
+    guards = await roomsFor([product.sku]);
+    if (guards.length) {
+      roomNote.textContent = needsQueue(guards)
+        ? "This sale has a waiting room: Add to cart gives you a place in the queue, and brings you back here when it is your turn."
+        : "You are through the waiting room: you can buy this product now.";
+    }
   }
 
   // --- the cart (/cart) and checkout ---------------------------------------------------------
@@ -483,8 +640,10 @@
     const listBox = el("div");
     const totalBox = el("p", {class: "totals"});
     const blocked = el("p", {class: "muted"});
+    let lastSkus = [];
     function render(cart) {
       setCartCount(countCart(cart));
+      lastSkus = cart.lines.map((line) => line.sku);
       if (!cart.lines.length) {
         listBox.replaceChildren(el("p", {}, "Your cart is empty. ", el("a", {href: "/", text: "Find a deal"})));
         totalBox.textContent = "";
@@ -526,6 +685,7 @@
         busy(false);
         if (r.status === 200) { render(r.body); announce(method === "DELETE" ? `${line.name} removed` : `${line.name}: quantity ${body.quantity}`); return; }
         lineMessage.textContent = sentence(r);  // the typed quantity stays in the field
+        sendAway(r, "/cart");
       }
       // novalidate: the order service judges the quantity and the page says why in words
       // (a browser's own bubble is neither announced nor kept).
@@ -554,6 +714,12 @@
 
     async function checkout() {
       place.disabled = true;
+      const room = needsQueue(await roomsFor(lastSkus));
+      if (room) {
+        say(message, SENTENCES.QUEUE_REQUIRED());
+        goToQueue(room.queue_url, room.slug, "/cart");
+        return;
+      }
       // One key per checkout attempt, kept (sessionStorage) across every retry of it, even a
       // reload: the server answers a repeated key with the first order, never a second one.
       let key = sessionStorage.getItem(CHECKOUT_KEY);
@@ -572,6 +738,7 @@
       // One still in doubt (no answer after every retry) keeps its key for the next click.
       if (!retryable(r)) sessionStorage.removeItem(CHECKOUT_KEY);
       say(message, sentence(r), "error");
+      if (sendAway(r, "/cart")) return;
       // The cart is shown again as it is now (each line with its problem); nothing in it
       // was lost. Sold out: the button stays off until that line is changed or removed.
       if (!(await load())) place.disabled = false;
@@ -675,9 +842,283 @@
     await poll();
   }
 
+  // --- the waiting room (/waiting-room/<slug>?next=...) --------------------------------------
+  // One join (the place is the holder's: joining again returns the same ticket), then the
+  // room's shared status document every poll_ms. The document is the same for everyone and
+  // cached by the edge, so a waiting shopper's poll costs no Python at the origin; the page
+  // works out its own position and wait from it and its ticket (docs/waiting-room.md).
+  function serverMs(value) {
+    if (typeof value === "number") return value < 1e12 ? value * 1000 : value;
+    const parsed = Date.parse(value);
+    return Number.isFinite(parsed) ? parsed : null;
+  }
+
+  function waitText(seconds) {
+    if (!Number.isFinite(seconds)) return "Not known yet";
+    if (seconds < 60) return `About ${Math.max(1, Math.ceil(seconds))} s`;
+    if (seconds < 3600) return `About ${Math.ceil(seconds / 60)} min`;
+    return `About ${Math.floor(seconds / 3600)} h ${Math.ceil((seconds % 3600) / 60)} min`;
+  }
+
+  async function waitingRoomPage() {
+    const slug = $("room").dataset.slug;
+    const next = safeNext(new URLSearchParams(window.location.search).get("next"), "/cart");
+    const stateBox = $("room-state");
+    const ticketBox = $("room-ticket");
+    const positionBox = $("room-position");
+    const waitBox = $("room-wait");
+    const note = $("room-note");
+    let ticket = null;
+    let finished = false;
+    let busy = false;  // a join or a pass request in flight: the poll does not start another
+    let clockSkew = 0;  // server clock - this clock, from the status document
+
+    // The live region is spoken on every change: set it only when the sentence changes.
+    function tell(text, kind) {
+      if (stateBox.textContent !== text) stateBox.textContent = text;
+      stateBox.className = "state" + (kind ? " " + kind : "");
+    }
+
+    function finish(text) {
+      finished = true;
+      tell(text);
+      window.location.assign(next);
+    }
+
+    // The room's title from the rooms list (edge-cached 5 s: a room opened a moment ago may
+    // not be in it yet, so the poll asks again now and then until it is).
+    let titled = false;
+    let titleAsked = 0;
+    async function title() {
+      if (titled || Date.now() - titleAsked < 3000) return;
+      titleAsked = Date.now();
+      const body = await publicJson("/queue/rooms");
+      const room = body && (body.rooms || []).find((r) => r.slug === slug);
+      if (!room || !room.title) return;
+      titled = true;
+      $("room-title").textContent = `Waiting room: ${room.title}`;
+      document.title = `Waiting room: ${room.title} · Mega-Deal Day`;
+    }
+    title();
+
+    async function join() {
+      busy = true;
+      const r = await withRetries(() => api("POST", `/queue/${encodeURIComponent(slug)}/join`, {body: {}}),
+        (seconds, answer) => tell(waitingText(seconds, answer), "wait"));
+      busy = false;
+      if (r.status === 200) {
+        if (r.body.state === "closed") { finish("The queue is over: the sale is open to everyone. Taking you back to the shop…"); return; }
+        ticket = r.body.ticket;
+        ticketBox.textContent = ticket === null || ticket === undefined ? "Given when the sale opens" : String(ticket);
+        if (r.body.admitted && r.body.expires_at) {
+          // Admitted already: the pass came with this answer (its cookie is set).
+          notePass(slug, r.body.expires_at);
+          finish("It is your turn! Taking you back to the shop…");
+        } else if (r.body.admitted) {
+          await takePass();
+        }
+        return;
+      }
+      if (r.status === 403 && r.body.code === "ACCOUNT_REQUIRED") {
+        finished = true;
+        tell("This sale is for shoppers with an account: taking you to sign in…");
+        goToSignIn(here());
+        return;
+      }
+      finished = true;
+      tell(r.body.code === "UNKNOWN_ROOM" ? "There is no waiting room at this address." : sentence(r), "error");
+    }
+
+    async function takePass() {
+      busy = true;
+      const r = await withRetries(() => api("POST", `/queue/${encodeURIComponent(slug)}/pass`, {body: {}}),
+        (seconds, answer) => tell(waitingText(seconds, answer), "wait"));
+      busy = false;
+      if (r.status === 200 && r.body.state === "closed") {
+        finish("The queue is over: the sale is open to everyone. Taking you back to the shop…");
+        return;
+      }
+      if (r.status === 200) {
+        notePass(slug, r.body.expires_at);
+        finish("It is your turn! Taking you back to the shop…");
+        return;
+      }
+      if (r.body.code === "SOLD_OUT") { soldOut(); return; }
+      if (r.body.code === "QUEUE_NOT_JOINED") { await join(); return; }  // a new session (signed out)
+      if (r.body.code === "QUEUE_PLACE_LOST") {
+        note.textContent = "You were let in but did not come back in time, so your place went to the next shopper. You have a new place at the end of the queue.";
+        ticket = null;
+        await join();
+        return;
+      }
+      if (r.body.code === "ACCOUNT_REQUIRED") { finished = true; goToSignIn(here()); return; }
+      // QUEUE_NOT_YET: the status document we saw was a moment ahead; the next poll asks again.
+    }
+
+    function soldOut() {
+      tell("Sold out: every unit of this sale is reserved. Keep this page open: if units come back (a payment declined, a restock), the queue moves on and you keep your place.", "SOLD_OUT");
+      waitBox.textContent = "Sold out";
+    }
+
+    async function render(doc) {
+      const at = serverMs(doc.server_time);
+      if (at !== null) clockSkew = at - Date.now();
+      if (doc.state === "closed") { finish("The queue is over: the sale is open to everyone. Taking you back to the shop…"); return; }
+      if (doc.state === "prequeue") {
+        const opens = serverMs(doc.opens_at);
+        const when = opens === null ? "soon" : new Date(opens).toLocaleTimeString("en", {hour: "2-digit", minute: "2-digit", hourCycle: "h23"});
+        tell(`The sale opens at ${when}. You are in the pre-queue: at the opening everyone in it gets a place in a random order, so coming early gives no advantage, and coming now is as good as any time before ${when}.`);
+        positionBox.textContent = "Drawn when the sale opens";
+        waitBox.textContent = opens === null ? "Not known yet" : `Opens in ${duration(opens - Date.now() - clockSkew)}`;
+        return;
+      }
+      if (ticket === null || ticket === undefined) { await join(); return; }  // the pre-queue was drawn
+      const position = ticket - Number(doc.admitted_through || 0);
+      positionBox.textContent = position > 0 ? String(position) : "Your turn";
+      if (doc.state === "sold_out") { soldOut(); return; }
+      if (position <= 0) { tell("It is your turn! Getting your pass…"); await takePass(); return; }
+      if (doc.state === "paused") {
+        tell(`The queue is paused for a moment. You keep your place: number ${position}.`, "wait");
+        waitBox.textContent = "Paused";
+        return;
+      }
+      const rate = Number(doc.rate || 0);
+      tell(position === 1 ? "You are next in the queue." : `You are number ${position} in the queue.`);
+      waitBox.textContent = waitText(rate > 0 ? position / rate : NaN);
+    }
+
+    async function poll() {
+      let delay = 1000;
+      title();
+      if (!busy) {
+        const doc = await publicJson(`/queue/${encodeURIComponent(slug)}/status`);
+        if (doc) {
+          delay = Math.max(250, Number(doc.poll_ms) || 1000);
+          await render(doc);
+        } else {
+          delay = 2000 + Math.random() * 1000;  // the edge or the room is not answering: calmly again
+        }
+      }
+      if (!finished) window.setTimeout(poll, delay);
+    }
+
+    await join();
+    if (!finished) poll();
+  }
+
+  // --- the account pages (/account/signin, /account/signup, /account) ------------------------
+  // A sentence for a refused form: the code's own, the password validators' reasons, the
+  // fields' errors, else the API's message (docs/order.md: {"code", "message", "detail"}).
+  function formError(r) {
+    const detail = r.body.detail || {};
+    if (r.body.code === "PASSWORD_TOO_WEAK" && Array.isArray(detail.reasons) && detail.reasons.length) {
+      return "Please choose another password: " +
+        detail.reasons.map((reason) => (typeof reason === "string" ? reason : reason.message)).join(" ");
+    }
+    if (r.body.code === "VALIDATION_ERROR" && detail.fields) {
+      return Object.entries(detail.fields).map(([field, words]) =>
+        `${field[0].toUpperCase()}${field.slice(1)}: ${[words].flat().join(" ")}`).join(" ");
+    }
+    if (SENTENCES[r.body.code] && r.body.code !== "ACCOUNT_REQUIRED") return sentence(r);
+    if (typeof r.body.message === "string" && r.body.message && r.status < 500) return r.body.message;
+    return sentence(r);
+  }
+
+  function afterSignIn() {
+    return safeNext(new URLSearchParams(window.location.search).get("next"), "/account");
+  }
+
+  function accountForm(formId, path, fields, okStatus) {
+    const form = $(formId);
+    const message = $("form-message");
+    const button = form.querySelector("button[type=submit]");
+    const link = form.parentNode.querySelector("a[href^='/account/sign']");
+    const next = new URLSearchParams(window.location.search).get("next");
+    if (link && next) link.setAttribute("href", link.getAttribute("href") + "?next=" + encodeURIComponent(safeNext(next, "/account")));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const body = {};
+      for (const name of fields) body[name] = $(name).value;
+      const empty = fields.find((name) => !String(body[name]).trim());
+      if (empty) {
+        say(message, `Please fill in your ${$(empty).labels[0].textContent.toLowerCase()}.`, "error");
+        $(empty).focus();
+        return;
+      }
+      button.disabled = true;
+      say(message, "Just a moment…");
+      const r = await withRetries(() => api("POST", path, {body}), (seconds, answer) => say(message, waitingText(seconds, answer), "wait"));
+      if (r.status === okStatus) {
+        writeAccount({signed_in: true, ...r.body, email: r.body.email || body.email});
+        // The pass notes stay: the order service re-issues the passes for the new session key.
+        window.location.assign(afterSignIn());
+        return;
+      }
+      button.disabled = false;
+      say(message, formError(r), "error");
+      $(r.body.code === "INVALID_CREDENTIALS" ? "password" : fields[0]).focus();
+    });
+  }
+
+  async function signinPage() {
+    accountForm("signin-form", "/api/account/signin", ["email", "password"], 200);
+    const known = await account({fresh: true});
+    if (known.signed_in) say($("form-message"), `You are signed in as ${known.name || known.email}. Sign in below to use another account.`);
+  }
+
+  async function signupPage() {
+    accountForm("signup-form", "/api/account/signup", ["name", "email", "password"], 201);
+    await account({fresh: true});
+  }
+
+  async function accountPage() {
+    const root = $("account");
+    const status = $("status");
+    const known = await account({fresh: true});
+    if (!known.signed_in) { window.location.replace("/account/signin?next=/account"); return; }
+    const signOut = el("button", {type: "button", class: "secondary", text: "Sign out"});
+    const message = el("div", {class: "notice", role: "alert"});
+    const list = el("ul", {class: "orders", "aria-label": "My orders"});
+    const ordersNote = el("p", {text: "Loading your orders…"});
+    status.remove();
+    root.append(
+      el("p", {}, "Signed in as ", el("strong", {text: known.name || known.email}),
+        known.name ? ` (${known.email})` : ""),
+      el("div", {}, signOut), message,
+      el("h2", {text: "My orders"}), ordersNote, list);
+    signOut.addEventListener("click", async () => {
+      signOut.disabled = true;
+      const r = await withRetries(() => api("POST", "/api/account/signout", {body: {}}), (seconds, answer) => say(message, waitingText(seconds, answer), "wait"));
+      if (r.status === 204 || r.status === 200) {
+        // The session was flushed: no account, no cart, no pass any more in this tab.
+        for (const key of Object.keys(sessionStorage)) {
+          if (key.startsWith("storefront.")) sessionStorage.removeItem(key);
+        }
+        writeAccount({signed_in: false});
+        window.location.assign("/");
+        return;
+      }
+      signOut.disabled = false;
+      say(message, sentence(r), "error");
+    });
+    const r = await withRetries(() => api("GET", "/api/account/orders"), (seconds, answer) => { ordersNote.textContent = waitingText(seconds, answer); });
+    if (r.status === 401) { forgetAccount(); window.location.replace("/account/signin?next=/account"); return; }
+    if (r.status !== 200) { ordersNote.textContent = sentence(r); return; }
+    const orders = r.body.orders || [];
+    ordersNote.textContent = orders.length ? "" : "No orders yet.";
+    ordersNote.hidden = orders.length > 0;
+    list.replaceChildren(...orders.map((order) => el("li", {},
+      el("a", {href: `/orders/${encodeURIComponent(order.id)}`, text: `Order ${order.id}`}),
+      el("p", {class: "muted", text: `${new Date(order.created_at).toLocaleString("en")} · ${money(order.total, order.currency)} · ${order.status}`}))));
+  }
+
   // --- start -----------------------------------------------------------------------------
   showCartCount();
-  const pages = {grid: gridPage, product: productPage, cart: cartPage, order: orderPage};
-  const start = pages[document.body.dataset.page];
+  const pages = {grid: gridPage, product: productPage, cart: cartPage, order: orderPage,
+    "waiting-room": waitingRoomPage, signin: signinPage, signup: signupPage, account: accountPage};
+  const page = document.body.dataset.page;
+  // The account pages ask for the account themselves; the others use the tab's note.
+  if (!["signin", "signup", "account"].includes(page)) account();
+  const start = pages[page];
   if (start) start();
 })();
