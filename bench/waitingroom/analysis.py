@@ -162,7 +162,8 @@ def cadence(
 ) -> dict:
     """The generator's own figure: polls per second achieved and the gaps between polls."""
     per_s = Counter(math.floor(t - since) for t in poll_times if since <= t < until)
-    expanded = [int(k) * 0.05 + 0.025 for k, n in gaps.items() for _ in range(n)]
+    # 50 ms bins, each counted at its upper edge: a gap is at most the figure given
+    expanded = [(int(k) + 1) * 0.05 for k, n in gaps.items() for _ in range(n)]
     return {
         "polls": len(poll_times),
         "max_polls_per_s": max(per_s.values(), default=0),

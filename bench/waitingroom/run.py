@@ -291,7 +291,7 @@ def verdicts(result: dict) -> dict[str, bool]:
         "prequeue_independent_of_arrival": (
             f["fairness"]["prequeue_arrival_vs_ticket"]["p_value"] or 1
         )
-        > 0.01,
+        > 0.001,
         "every_waiting_shopper_told_sold_out": f["sold_out"].get("not_told", 0) == 0
         and f["sold_out"]["last_unit_at"] is not None,
         "told_sold_out_within_2s": (f["sold_out"].get("delay_s", {}).get("max") or 0) <= 2.0,
