@@ -125,6 +125,7 @@ class CartItemsView(OrderApiView):
             shopper=self.shopper(request, create=True),
             sku=data["sku"],
             quantity=data["quantity"],
+            passes=_passes(request),
         )
         return self.cart_response(request, status.HTTP_201_CREATED)
 
@@ -145,6 +146,7 @@ class CartItemView(OrderApiView):
             sku=sku,
             quantity=data["quantity"],
             must_exist=True,
+            passes=_passes(request),
         )
         return self.cart_response(request)
 
@@ -191,6 +193,7 @@ class CheckoutView(OrderApiView):
             items=items,
             idempotency_key=key,
             fingerprint=services.request_fingerprint(body=body),
+            passes=_passes(request),
         )
         if from_cart and not result.replayed:
             cart.clear()
@@ -222,6 +225,11 @@ class OrderDetailView(OrderApiView):
         if request.query_params.get("include") == "fulfillment":
             data["fulfillment"] = fulfillment_details_get(order_id=order.id)
         return Response(data)
+
+
+def _passes(request) -> dict:
+    """The waiting room passes QueuePassMiddleware verified (ADR 0105)."""
+    return getattr(request._request, "queue_passes", None) or {}
 
 
 def _check_strings(request, path_params: dict) -> None:

@@ -22,6 +22,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -46,6 +47,8 @@ from order_service.orders.selectors import (
     offers_get,
 )
 from order_service.orders.stores import inventory
+from order_service.waitingroom.passes import QueuePass
+from order_service.waitingroom.services import rooms_guard_check, rooms_shopper_done
 from shared import messages
 from shared.inventory import (
     ReserveGuard,
@@ -62,25 +65,44 @@ logger = logging.getLogger(__name__)
 # --- cart ------------------------------------------------------------------------------------
 
 
-def cart_item_add(*, cart: SessionCart, shopper: Shopper, sku: str, quantity: int) -> int:
+def cart_item_add(
+    *,
+    cart: SessionCart,
+    shopper: Shopper,
+    sku: str,
+    quantity: int,
+    passes: Mapping[str, QueuePass] | None = None,
+) -> int:
     """Add ``quantity`` units of ``sku``; returns the new quantity in the cart."""
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
         raise errors.InvalidQuantity(sku=sku)
     return cart_item_set(
-        cart=cart, shopper=shopper, sku=sku, quantity=cart.quantity(sku) + quantity
+        cart=cart,
+        shopper=shopper,
+        sku=sku,
+        quantity=cart.quantity(sku) + quantity,
+        passes=passes,
     )
 
 
 def cart_item_set(
-    *, cart: SessionCart, shopper: Shopper, sku: str, quantity: int, must_exist: bool = False
+    *,
+    cart: SessionCart,
+    shopper: Shopper,
+    sku: str,
+    quantity: int,
+    must_exist: bool = False,
+    passes: Mapping[str, QueuePass] | None = None,
 ) -> int:
     """Set the quantity of ``sku`` after checking that checkout would take it now.
 
     Refused with checkout's own codes (selectors.cart_line_check): not on sale
     (SALE_NOT_ACTIVE), sold out (SOLD_OUT), over the per-shopper limit counting what this
     shopper already bought in the sale (LIMIT_EXCEEDED), availability unknown
-    (STOCK_UNAVAILABLE). The cart is left as it was.
+    (STOCK_UNAVAILABLE). The cart is left as it was. A sku of a waiting room needs that
+    room's pass in ``passes`` (QUEUE_REQUIRED, ACCOUNT_REQUIRED: waitingroom, ADR 0105).
     """
+    rooms_guard_check(skus=[sku], holder=shopper.shopper_id, passes=passes)
     lines = cart.lines()
     if must_exist and sku not in lines:
         raise errors.NotInCart(sku=sku)
@@ -134,11 +156,15 @@ def order_checkout(
     idempotency_key: str,
     fingerprint: str,
     now: datetime | None = None,
+    passes: Mapping[str, QueuePass] | None = None,
 ) -> CheckoutResult:
     """Accept an order for ``items`` or raise an OrderError having reserved and written nothing.
-    Counts the outcome and, for an accepted order, the time it took (orders/metrics.py)."""
+    Counts the outcome and, for an accepted order, the time it took (orders/metrics.py).
+    Skus of a waiting room need its pass in ``passes``; an accepted order frees the
+    shopper's place in the room's in_flight (waitingroom, ADR 0106)."""
     started = time.perf_counter()
     try:
+        rooms = rooms_guard_check(skus=list(items), holder=shopper.shopper_id, passes=passes)
         result = _checkout(
             shopper=shopper,
             items=items,
@@ -153,7 +179,16 @@ def order_checkout(
         outcome="replayed" if result.replayed else "accepted",
         seconds=time.perf_counter() - started,
     )
+    if rooms and not result.replayed:
+        _rooms_done(rooms=rooms, holder=shopper.shopper_id)
     return result
+
+
+def _rooms_done(*, rooms: list[str], holder: str) -> None:
+    try:
+        rooms_shopper_done(slugs=rooms, holder=holder)
+    except Exception:  # the order stands; the place expires at its deadline instead
+        logger.warning("could not free the queue place of %s in %s", holder, rooms, exc_info=True)
 
 
 def _checkout(

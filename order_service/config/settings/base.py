@@ -14,6 +14,14 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     # domain apps of the order service
     "order_service.orders",
+    "order_service.waitingroom",
+]
+
+# The waiting room's pass is checked first, before anything loads a session (ADR 0105).
+MIDDLEWARE = [
+    MIDDLEWARE[0],  # django_prometheus's Before: every request is still counted
+    "order_service.waitingroom.middleware.QueuePassMiddleware",
+    *MIDDLEWARE[1:],
 ]
 
 DATABASES = {"default": database("order", "orders")}
@@ -94,9 +102,20 @@ READINESS_DEGRADED_OK = ["broker"]
 FULFILLMENT_URL = env("FULFILLMENT_URL", default="http://127.0.0.1:9101")
 FULFILLMENT_TIMEOUT = env.float("FULFILLMENT_TIMEOUT", default=2.0)
 
+# --- Waiting room (order_service/waitingroom, docs/waiting-room.md) ---
+# How long an admitted shopper may take to fetch the pass before the place is lost (s).
+QUEUE_CLAIM_SECONDS = env.int("QUEUE_CLAIM_SECONDS", default=30)
+
 # --- Staff roles (shared.roles, `manage.py order ensure_roles`; ADR 0067) ---
-# The order admin is read-only for everybody (orders, outbox, idempotency keys).
+# The order admin is read-only for everybody (orders, outbox, idempotency keys) but for the
+# waiting rooms, which the sale manager defines and runs.
 STAFF_ROLES = {
-    "sale manager": ["orders.view_order", "orders.view_orderline"],
+    "sale manager": [
+        "orders.view_order",
+        "orders.view_orderline",
+        "waitingroom.view_waitingroom",
+        "waitingroom.add_waitingroom",
+        "waitingroom.change_waitingroom",
+    ],
     "finance": ["orders.view_order", "orders.view_orderline"],
 }
