@@ -116,22 +116,11 @@ def room_create(
     """The room, open (so in its pre-queue until ``opens_at``), by the staff command."""
     opens = datetime.fromtimestamp(opens_at, UTC).isoformat()
     manage(
-        target,
-        "waiting_room",
-        "create",
-        slug,
-        "--title",
-        f"Bench sale {slug}",
-        "--skus",
-        ",".join(skus),
-        "--opens-at",
-        opens,
-        "--admission-rate",
-        str(scenario.admission_rate),
-        "--dropout-allowance-percent",
-        str(scenario.dropout_allowance_percent),
-    )
-    manage(target, "waiting_room", "open", slug)
+        target, "waiting_room", "create", slug, "--title", f"Bench sale {slug}",
+        *[arg for sku in skus for arg in ("--sku", sku)], "--opens-at", opens,
+        "--rate", str(scenario.admission_rate),
+        "--allowance", str(scenario.dropout_allowance_percent), "--open",
+    )  # fmt: skip
 
 
 def sale_skus(target: PlatformTarget, spec: str) -> list[str]:
