@@ -55,6 +55,7 @@ def fairness(records: list[dict]) -> dict:
     post = sorted((r for r in with_ticket if r["group"] == "post"), key=lambda r: r["join_sent"])
     pre = sorted((r for r in with_ticket if r["group"] == "pre"), key=lambda r: r["join_sent"])
     post_admitted = [r for r in post if r["admitted_at"] is not None]
+    admitted = [r for r in with_ticket if r["admitted_at"] is not None]
     inversions = sum(1 for a, b in itertools.pairwise(post) if b["ticket"] < a["ticket"])
     tickets_pre = sorted(r["ticket"] for r in pre)
     return {
@@ -65,6 +66,10 @@ def fairness(records: list[dict]) -> dict:
             [r["join_sent"] for r in post_admitted], [r["admitted_at"] for r in post_admitted]
         ),
         "post_opening_adjacent_inversions": inversions,
+        # Admission follows the tickets (every admitted shopper, the pre-queue's too).
+        "ticket_vs_admission_seen": spearman(
+            [r["ticket"] for r in admitted], [r["admitted_at"] for r in admitted]
+        ),
         "prequeue_arrival_vs_ticket": spearman(
             [r["join_sent"] for r in pre], [r["ticket"] for r in pre]
         ),
@@ -151,7 +156,7 @@ def shoppers(records: list[dict]) -> dict:
         "checkout_statuses": dict(
             Counter(f"{s} {c}".strip() for r in records for _, s, c in r["checkout"])
         ),
-        "join_tries_over_1": sum(1 for r in records if r["join_tries"] > 1),
+        "join_failures": sum(r["join_failures"] for r in records),
         "errors": sum(len(r["errors"]) for r in records),
         "error_examples": sorted({e for r in records for e in r["errors"]})[:10],
     }

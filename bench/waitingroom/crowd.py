@@ -98,7 +98,7 @@ class Record:
     join_sent: float | None = None
     join_at: float | None = None
     join_status: int | None = None
-    join_tries: int = 0
+    join_failures: int = 0  # join answers other than 200 (each retried, at most 4 tries)
     ticket: int | None = None
     ticket_at: float | None = None  # when the shopper learnt its ticket (join or re-join)
     admitted_at: float | None = None  # first answer that admitted it
@@ -212,7 +212,6 @@ class Shopper:
     async def join(self) -> dict | None:
         for attempt in range(MAX_JOIN_TRIES):
             sent = time.time()
-            self.rec.join_tries += 1
             status, answer = await self.request(
                 "POST", f"{self.queue}/join", headers=self.unsafe_headers(), body={}
             )
@@ -223,6 +222,7 @@ class Shopper:
                     self.stats.count("joined")
                 self.note_join(answer)
                 return answer
+            self.rec.join_failures += 1
             self.rec.errors.append(f"join {status} {answer.get('code', '')}")
             await asyncio.sleep(min(4.0, 0.5 * 2**attempt))
         self.rec.join_status = status
@@ -260,7 +260,7 @@ class Shopper:
             status, doc = await self.request(
                 "GET", f"{self.queue}/status", session=self.poller, headers=self.headers()
             )
-            self.stats.poll(sent, status)
+            self.stats.poll(sent, status, doc.get("server_time"))
             self.rec.polls += 1
             if status != 200:
                 continue
@@ -357,15 +357,18 @@ class Stats:
         self.local: Counter[str] = Counter()
         self.gaps: Counter[int] = Counter()  # poll start-to-start gaps, per shopper
         self.poll_times: list[float] = []
+        self.documents: set[str] = set()  # distinct server_time values: origin renders served
 
     def count(self, name: str) -> None:
         self.local[name] += 1
         if self.shared is not None and name in self.NAMES:
             self.shared[self.base + self.NAMES.index(name)] += 1
 
-    def poll(self, sent: float, status: int) -> None:
+    def poll(self, sent: float, status: int, server_time: object) -> None:
         self.count("polls")
         self.poll_times.append(sent)
+        if server_time is not None:
+            self.documents.add(str(server_time))
         if status != 200:
             self.local[f"poll_{status}"] += 1
 
@@ -404,6 +407,7 @@ def worker_main(cfg: CrowdConfig, arrivals: list[Arrival], out: Path, shared, sl
                 "records": [asdict(r) for r in records],
                 "counts": dict(stats.local),
                 "poll_times": stats.poll_times,
+                "documents": sorted(stats.documents),
                 "poll_gaps": {str(k): v for k, v in sorted(stats.gaps.items())},
                 "cpu_s": round(cpu, 2),
                 "wall_s": round(time.time() - wall, 2),

@@ -1,8 +1,8 @@
 """The waiting room under a crowd (issue 13), short: 1,000 shoppers, 50 units, the real platform.
 
 ``python -m bench.waitingroom`` as a user runs it (bench/waitingroom): the platform with its
-own Redis, RabbitMQ and databases, a room over two demo skus of 30 + 20 units, 300 shoppers in
-the pre-queue and 700 arriving after the opening. The run must keep every promise: the order
+own Redis, RabbitMQ and databases, a room over two demo skus of 30 + 20 units, 25 shoppers in
+the pre-queue and 975 arriving after the opening. The run must keep every promise: the order
 app within its budget in every 1 s window, tickets in arrival order after the opening and the
 pre-queue independent of arrival, every waiting shopper told sold out within 2 s of the last
 unit, all 50 units sold and none oversold, the audit clean. The figures' arithmetic is checked
@@ -28,7 +28,7 @@ T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z: the room opens
 def _record(index: int, group: str, **fields) -> dict:
     base = {
         "index": index, "group": group, "planned_at": 0.0, "join_sent": None, "join_at": None,
-        "join_status": 200, "join_tries": 1, "ticket": None, "ticket_at": None,
+        "join_status": 200, "join_failures": 0, "ticket": None, "ticket_at": None,
         "admitted_at": None, "pass_at": None, "pass_status": None, "checkout": [],
         "accepted_at": None, "order_id": None, "sku": None, "api_429": 0, "sold_out_at": None,
         "sold_out_how": None, "polls": 0, "last_open_poll_sent": None, "outcome": "bought",
@@ -149,7 +149,7 @@ def test_a_crowd_of_1000_through_the_room_keeps_every_promise(tmp_path):
     pytest.importorskip("order_service.waitingroom.services", reason="the room lands apart")
     out = tmp_path / "waitingroom"
     run = subprocess.run(
-        [sys.executable, "-m", "bench.waitingroom", "--shoppers", "1000", "--prequeue", "300",
+        [sys.executable, "-m", "bench.waitingroom", "--shoppers", "1000", "--prequeue", "25",
          "--prequeue-s", "5", "--arrive-s", "8", "--tail-s", "12",
          "--skus", "SKU-000130,SKU-000480", "--admission-rate", "20", "--workers", "2",
          "--db-suffix", "wrci", "--out", str(out)],
@@ -171,7 +171,10 @@ def test_a_crowd_of_1000_through_the_room_keeps_every_promise(tmp_path):
     assert f["fairness"]["prequeue_tickets_are_1_to_P"] is True
     assert f["fairness"]["prequeue_all_before_post"] is True
     assert f["fairness"]["post_opening_arrival_vs_ticket"]["rho"] >= 0.99
-    assert abs(f["fairness"]["prequeue_arrival_vs_ticket"]["rho"]) < 0.25  # ~4 sd at n = 300
+    assert f["fairness"]["prequeue_arrival_vs_ticket"]["p_value"] > 0.001
+    # shoppers who came after the opening were admitted too, in arrival order
+    assert f["fairness"]["post_opening_arrival_vs_admission_seen"]["n"] > 0
+    assert f["fairness"]["ticket_vs_admission_seen"]["rho"] >= 0.95
     sold = f["sold_out"]
     assert sold["waiting_at_last_unit"] > 0
     assert sold["not_told"] == 0
