@@ -78,7 +78,15 @@ def fairness(records: list[dict]) -> dict:
         "prequeue_all_before_post": (not pre or not post)
         or max(tickets_pre) < min(r["ticket"] for r in post),
         "duplicate_tickets": len(with_ticket) - len({r["ticket"] for r in with_ticket}),
+        # admitted_through is a watermark: the admitted are tickets 1..K but for those told
+        # "sold out" before they polled again
+        "not_admitted_below_highest_admitted": _holes(with_ticket, admitted),
     }
+
+
+def _holes(with_ticket: list[dict], admitted: list[dict]) -> int:
+    top = max((r["ticket"] for r in admitted), default=0)
+    return sum(1 for r in with_ticket if r["ticket"] <= top and r["admitted_at"] is None)
 
 
 def last_unit_at(samples: list[dict]) -> float | None:
