@@ -202,7 +202,7 @@ def _scenarios(service: str):
         from fulfillment_service.fulfillment import selectors, services
         from fulfillment_service.fulfillment.invariants import stock_invariant_check
         from fulfillment_service.fulfillment.models import ProcessedMessage
-        from fulfillment_service.fulfillment.services import inventory_client
+        from fulfillment_service.fulfillment.stock import inventory_client
 
         some = ProcessedMessage.objects.values_list("order_id", flat=True)[777]
         import uuid

@@ -210,10 +210,10 @@ def main() -> int:
     from django.conf import settings
     from django.core.management import call_command
 
+    from bench.benchsale import bench_sale_open, bench_sale_remove
     from flashops.processes import PrivateRabbitMQ, free_port, gunicorn_process, wait_for_port
-    from order_service.orders.models import Order, OrderLine, OutboxMessage
-    from shared.inventory import EPOCH_KEY, Inventory
-    from shared.offers import OFFERS_EPOCH_KEY, Offer, offer_key, publish_offers
+    from order_service.orders.models import OrderLine, OutboxMessage
+    from shared.inventory import Inventory
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-checkout-"))
     run = uuid.uuid4().hex[:8]
@@ -226,15 +226,7 @@ def main() -> int:
         call_command("migrate", verbosity=0)
         say("2/5 private RabbitMQ node (~10 s)")
         rabbit = PrivateRabbitMQ(workdir / "rabbitmq").start()
-        publish_offers(
-            inventory.client,
-            [Offer(sku=sku, name="bench", price="10.00", currency="EUR", per_shopper_limit=0)],
-        )
-        inventory.set_available(sku=sku, available=10_000_000)
-        # The bench's own sale on counters it just set: open it, as the rebuild would
-        # (ADR 0088); a Redis that already has the markers keeps them.
-        inventory.client.set(EPOCH_KEY, "bench", nx=True)
-        inventory.client.set(OFFERS_EPOCH_KEY, "bench", nx=True)
+        bench_sale_open(inventory, sku=sku)
 
         port = free_port()
         say(f"3/5 gunicorn, {opts.workers} workers on 127.0.0.1:{port}")
@@ -323,15 +315,7 @@ def main() -> int:
             gunicorn.stop()
         if rabbit:
             rabbit.destroy()
-        ids = list(OrderLine.objects.filter(sku=sku).values_list("order_id", flat=True))
-        OutboxMessage.objects.filter(order_id__in=ids).delete()
-        Order.objects.filter(id__in=ids).delete()
-        for key in inventory.client.scan_iter(match=f"inv:{{{sku}}}*", count=1000):
-            inventory.client.delete(key)
-        inventory.client.delete(offer_key(sku))
-        for key in inventory.client.scan_iter(match="inv:res:*", count=1000):
-            if inventory.client.hexists(key, sku):
-                inventory.client.delete(key)
+        bench_sale_remove(inventory, sku=sku)
         shutil.rmtree(workdir, ignore_errors=True)
 
     print()

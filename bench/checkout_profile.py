@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Profile of one checkout in process: CPU, Redis round trips and SQL statements per request.
 
-    .venv/bin/python -m bench.checkout_profile [--requests 300] [--top 25] [--no-publish]
+    .venv/bin/python -m bench.checkout_profile [--requests 300] [--top 25]
 
 Runs the order service's WSGI application in this process (every middleware, the real
 Redis of REDIS_URL and the database of ORDER_DATABASE_URL, migrated here) and sends
@@ -10,8 +10,8 @@ Prints, per checkout: wall and CPU time, Redis round trips (a pipeline or a scri
 one) by command, SQL statements; then cProfile's top functions by cumulative CPU time. The
 same figures for ``GET /healthz`` (the bare view) are printed beside them.
 
-``--no-publish`` skips the in-request publish (the outbox relay's job then), to see the
-cost of the path without it. Measures; asserts nothing. Removes its orders and keys afterwards.
+Checkout publishes nothing itself (the outbox relay does, ADR 0092). Measures; asserts
+nothing. Removes its orders and keys afterwards.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--no-publish", action="store_true")
     opts = parser.parse_args()
 
     os.environ.setdefault("DJANGO_ENV", "local")
@@ -55,23 +54,15 @@ def main() -> int:
     from django.core.management import call_command
     from django.db import connection
 
-    from order_service.orders import services
-    from order_service.orders.models import Order, OrderLine, OutboxMessage
+    from bench.benchsale import bench_sale_open, bench_sale_remove
     from shared.inventory import Inventory
-    from shared.offers import Offer, offer_key, publish_offers
 
     settings.ALLOWED_HOSTS = ["*"]
     call_command("migrate", verbosity=0)
-    if opts.no_publish:
-        services._publish_after_commit = lambda *, message: None  # measurement only
     run = uuid.uuid4().hex[:8]
     sku = f"PROF-{run}"
     inventory = Inventory.from_url(settings.INVENTORY_REDIS_URL)
-    publish_offers(
-        inventory.client,
-        [Offer(sku=sku, name="bench", price="10.00", currency="EUR", per_shopper_limit=0)],
-    )
-    inventory.set_available(sku=sku, available=10_000_000)
+    bench_sale_open(inventory, sku=sku)
 
     redis_calls: collections.Counter[str] = collections.Counter()
     sql: list[str] = []
@@ -158,7 +149,8 @@ def main() -> int:
             "  sql: " + ", ".join(f"{k} {v / n:.2f}" for k, v in collections.Counter(sql).items())
         )
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(opts.top)
+        order = os.environ.get("PROFILE_SORT", "cumulative")  # or tottime
+        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(opts.top)
         print(out.getvalue())
 
     try:
@@ -171,15 +163,7 @@ def main() -> int:
             f"(the HTTP ratio can be at best about {bare / checkout:.2f}x)"
         )
     finally:
-        ids = list(OrderLine.objects.filter(sku=sku).values_list("order_id", flat=True))
-        OutboxMessage.objects.filter(order_id__in=ids).delete()
-        Order.objects.filter(id__in=ids).delete()
-        for key in inventory.client.scan_iter(match=f"inv:{{{sku}}}*", count=1000):
-            inventory.client.delete(key)
-        inventory.client.delete(offer_key(sku))
-        for key in inventory.client.scan_iter(match="inv:res:*", count=1000):
-            if inventory.client.hexists(key, sku):
-                inventory.client.delete(key)
+        bench_sale_remove(inventory, sku=sku)
     return 0
 
 

@@ -163,7 +163,7 @@ def run(args, env, db_url, broker_url, workdir) -> int:
     )
     from fulfillment_service.fulfillment.outbox import publish_confirmed
     from fulfillment_service.fulfillment.selectors import ledger_totals
-    from fulfillment_service.fulfillment.services import inventory_client
+    from fulfillment_service.fulfillment.stock import inventory_client
     from shared import messages
     from shared.celery import dead_letter_queue, service_queue
     from shared.inventory import EPOCH_KEY, ReserveLine

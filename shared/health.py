@@ -2,7 +2,8 @@
 
 ``/healthz`` answers 200 while the process can serve a request at all; it touches nothing.
 ``/readyz`` checks each dependency named in ``settings.READINESS_CHECKS`` (``database``,
-``redis``, ``broker``) with a short timeout and answers 503 naming what is down, so a load
+``redis``, ``broker``; ``sale`` for the order service: the inventory counters are rebuilt,
+ADR 0088) with a short timeout and answers 503 naming what is down, so a load
 balancer stops sending traffic to an instance that cannot do its work. A dependency named in
 ``settings.READINESS_DEGRADED_OK`` is still checked and reported (``degraded``), but the
 instance stays ready (200) without it: the order service accepts checkouts into its outbox
@@ -42,6 +43,25 @@ def check_redis() -> None:
         client.close()
 
 
+def check_sale() -> None:
+    """Checkout sells (rather than answering SALE_PAUSED): Redis holds the marker that its
+    availability counters were rebuilt from the systems of record (ADR 0088)."""
+    import redis
+
+    from shared.inventory import EPOCH_KEY
+
+    client = redis.Redis.from_url(
+        settings.INVENTORY_REDIS_URL,
+        socket_connect_timeout=settings.REDIS_TIMEOUT,
+        socket_timeout=settings.REDIS_TIMEOUT,
+    )
+    try:
+        if not client.exists(EPOCH_KEY):
+            raise LookupError(f"{EPOCH_KEY} missing: availability not rebuilt yet, SALE_PAUSED")
+    finally:
+        client.close()
+
+
 def check_broker() -> None:
     from kombu import Connection
 
@@ -55,6 +75,7 @@ CHECKS: dict[str, Callable[[], None]] = {
     "database": check_database,
     "redis": check_redis,
     "broker": check_broker,
+    "sale": check_sale,
 }
 
 

@@ -243,13 +243,15 @@ class Inventory:
         marker_ttl: int = 0,
         extend_counters: list[str] | None = None,
         counter_ttl: int = 0,
+        wake_channel: str = "",
     ) -> None:
         """Release the guard's lock (if still ours), remembering ``marker`` for
-        ``marker_ttl`` seconds and lengthening the given shopper counters to
-        ``counter_ttl``: one round trip."""
+        ``marker_ttl`` seconds, lengthening the given shopper counters to ``counter_ttl``
+        and publishing on ``wake_channel`` (the outbox relay's, when it listens on this
+        Redis): one round trip."""
         self._unlock(
             keys=[guard.lock_key, guard.marker_key, *(extend_counters or [])],
-            args=[guard.token, marker, int(marker_ttl), int(counter_ttl)],
+            args=[guard.token, marker, int(marker_ttl), int(counter_ttl), wake_channel],
         )
 
     def commit(self, *, reservation_id: str | uuid.UUID) -> bool:

@@ -50,6 +50,9 @@ DEFAULTS: dict[str, str] = {
     "ORDER_BURST": "50",
     "ORDER_CLIENT_RATE": "10r/s",
     "ORDER_CLIENT_BURST": "20",
+    # the waiting room's joins and passes (/queue/), per client, outside the order budget
+    "QUEUE_CLIENT_RATE": "5r/s",
+    "QUEUE_CLIENT_BURST": "20",
     "ORDER_RETRY_AFTER": "1",
     # --- the mesh (Envoy sidecars) ---
     "MESH_TRUST_DOMAIN": "flashsale.local",

@@ -13,6 +13,8 @@ Settings (environment, defaults in :data:`flashops.defaults.DEFAULTS`):
   ``N r/m``). ``EDGE_INSTANCES`` NGINX instances each get ``1/EDGE_INSTANCES`` of it (rounded
   down), so together they never admit more than the total (docs/edge-and-mesh.md).
 - ``ORDER_CLIENT_RATE`` / ``ORDER_CLIENT_BURST``: the per-client share (key: the client IP).
+- ``QUEUE_CLIENT_RATE`` / ``QUEUE_CLIENT_BURST``: the waiting room's joins and passes per
+  client (``/queue/``), outside the order budget (docs/waiting-room.md).
 - ``EDGE_TRUSTED_PROXIES``: comma-separated addresses/CIDRs whose ``X-Forwarded-For`` is
   believed; empty (the default) means the TCP peer is the client.
 """
@@ -123,6 +125,8 @@ def nginx_values(env: Mapping[str, str], *, prefix: Path, tls_dir: Path) -> dict
         "ORDER_BURST_PER_INSTANCE": str(order_burst),
         "ORDER_CLIENT_RATE": f"{rate_per_minute(s['ORDER_CLIENT_RATE'])}r/m",
         "ORDER_CLIENT_BURST": s["ORDER_CLIENT_BURST"],
+        "QUEUE_CLIENT_RATE": f"{rate_per_minute(s['QUEUE_CLIENT_RATE'])}r/m",
+        "QUEUE_CLIENT_BURST": s["QUEUE_CLIENT_BURST"],
         "ORDER_RETRY_AFTER": s["ORDER_RETRY_AFTER"],
         "STATIC_ROOT": str(static_root) + "/",
         "METRICS_ALLOW": "",

@@ -16,6 +16,7 @@ A process that dies is restarted by supervisord (flashops.supervisor, ADR 0081).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -357,13 +358,25 @@ def wait_ready(
         url = pending[0]
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback
-                if resp.status == 200:
+                if resp.status == 200 and _sale_open(url, resp.read()):
                     pending.pop(0)
                     continue
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.5)
     return pending
+
+
+def _sale_open(url: str, body: bytes) -> bool:
+    """The order service is ready only once checkout sells: its ``sale`` check (the
+    inventory counters rebuilt, ADR 0088) is ok, not merely degraded."""
+    if "/health/order/" not in url:
+        return True
+    try:
+        checks = json.loads(body).get("checks", {})
+    except ValueError:
+        return False
+    return checks.get("sale", {}).get("status", "ok") == "ok"
 
 
 PORTS = (

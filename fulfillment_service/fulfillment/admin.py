@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from fulfillment_service.fulfillment import services
+from fulfillment_service.fulfillment import services, stock
 from fulfillment_service.fulfillment.deadletters import (
     DEAD_QUEUE,
     dead_letter_list,
@@ -159,7 +159,7 @@ class StockAdmin(LargeTableAdmin):
             quantity = form.cleaned_data["quantity"]
             for sku in queryset.values_list("sku", flat=True):
                 try:
-                    result = services.stock_restock(sku=sku, quantity=quantity, source="admin")
+                    result = stock.stock_restock(sku=sku, quantity=quantity, source="admin")
                 except UnknownSku as exc:
                     self.message_user(request, str(exc), level=messages.ERROR)
                     continue

@@ -28,11 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from fulfillment_service.fulfillment.gateway import PaymentGateway, gateway_from_settings
-from fulfillment_service.fulfillment.ledger import (  # noqa: F401 - re-exported
-    ledger_record_sale,
-    ledger_record_sales,
-    ledger_reverse,
-)
+from fulfillment_service.fulfillment.ledger import ledger_reverse
 from fulfillment_service.fulfillment.models import (
     LedgerTransaction,
     Payment,
@@ -41,14 +37,7 @@ from fulfillment_service.fulfillment.models import (
     Stock,
 )
 from fulfillment_service.fulfillment.outbox import outbox_add_many, outbox_publish
-from fulfillment_service.fulfillment.stock import (  # noqa: F401 - re-exported
-    RestockResult,
-    inventory_client,
-    stock_deduct,
-    stock_deduct_many,
-    stock_receive,
-    stock_restock,
-)
+from fulfillment_service.fulfillment.stock import inventory_client
 from shared.inventory import Inventory
 
 logger = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ client IP is :func:`shared.clientip.client_ip` (X-Forwarded-For only from the ed
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.cache import caches
 from django_ratelimit.core import get_usage
 
 from order_service.api.errors import RateLimited
@@ -32,10 +33,18 @@ def ratelimit_check(request, *, scope: str) -> None:
         "checkout": (settings.RATELIMIT_CHECKOUT_SHOPPER, settings.RATELIMIT_CHECKOUT_IP),
         "api": (settings.RATELIMIT_API_SHOPPER, settings.RATELIMIT_API_IP),
     }[scope]
-    for kind, key, rate in (("shopper", _shopper_key, rates[0]), ("ip", _ip_key, rates[1])):
-        usage = get_usage(
-            request, group=f"order.{scope}.{kind}", key=key, rate=rate, increment=True
-        )
+    limits = (("shopper", _shopper_key, rates[0]), ("ip", _ip_key, rates[1]))
+
+    def usages() -> list[dict | None]:
+        return [
+            get_usage(request, group=f"order.{scope}.{kind}", key=key, rate=rate, increment=True)
+            for kind, key, rate in limits
+        ]
+
+    # Both counters in one Redis round trip (shared/ratecache.py, ADR 0107).
+    cache = caches[settings.RATELIMIT_USE_CACHE]
+    counted = cache.count_many(usages) if hasattr(cache, "count_many") else usages()
+    for (kind, _, _), usage in zip(limits, counted, strict=True):
         if usage is not None and usage["should_limit"]:
             if scope == "checkout":
                 metrics.checkout_record(outcome="rate_limited")

@@ -36,7 +36,7 @@ from django.utils import timezone
 from order_service.orders import errors, metrics
 from order_service.orders.cart import SessionCart, Shopper
 from order_service.orders.models import IdempotencyKey, Order, OrderStatus, OutboxMessage
-from order_service.orders.outbox import outbox_wake
+from order_service.orders.outbox import outbox_wake, outbox_wake_channel
 from order_service.orders.selectors import (
     PricedLine,
     cart_line_check,
@@ -250,14 +250,13 @@ def _checkout(
         inventory().release(reservation_id=order_id, guard=guard)
         raise
     # From here on the order is committed (or is part of the caller's transaction) and its
-    # reservation must stay.
+    # reservation must stay. The relay is woken (one Redis PUBLISH; it publishes the
+    # message: the request never waits on RabbitMQ, ADR 0092) by the script that ends the
+    # guard when it can be (ADR 0107), else once the commit is done. robust: never a
+    # failed checkout.
     _guard_finish(
         guard=guard, shopper=shopper, result=result, fingerprint=fingerprint, lines=lines, now=now
     )
-    # Runs at once after the autocommitted statement (or at the end of a caller's
-    # transaction): one Redis PUBLISH wakes the relay, which publishes the message; the
-    # request never waits on RabbitMQ (ADR 0092). robust: never a failed checkout.
-    transaction.on_commit(outbox_wake, robust=True)
     return result
 
 
@@ -345,6 +344,7 @@ def _guard_finish(
     lines: list[PricedLine],
     now: datetime,
 ) -> None:
+    """Remember the answer, release the lock and wake the relay."""
     marker = json.dumps(
         {
             "fingerprint": fingerprint,
@@ -365,12 +365,21 @@ def _guard_finish(
         # has committed; the lock (and the counters' life) cannot wait for that.
         _guard_release(guard=guard, marker="", counters=counters, counter_ttl=ttl)
         transaction.on_commit(lambda: _guard_release(guard=guard, marker=marker), robust=True)
-    else:
-        _guard_release(guard=guard, marker=marker, counters=counters, counter_ttl=ttl)
+        transaction.on_commit(outbox_wake, robust=True)
+        return
+    channel = outbox_wake_channel()
+    _guard_release(guard=guard, marker=marker, counters=counters, counter_ttl=ttl, wake=channel)
+    if not channel:
+        outbox_wake()
 
 
 def _guard_release(
-    *, guard: ReserveGuard, marker: str, counters: list[str] | None = None, counter_ttl: int = 0
+    *,
+    guard: ReserveGuard,
+    marker: str,
+    counters: list[str] | None = None,
+    counter_ttl: int = 0,
+    wake: str = "",
 ) -> None:
     try:
         inventory().guard_finish(
@@ -379,8 +388,10 @@ def _guard_release(
             marker_ttl=settings.IDEMPOTENCY_KEY_TTL,
             extend_counters=counters,
             counter_ttl=counter_ttl,
+            wake_channel=wake,
         )
     except Exception:
+        # A relay not woken polls (OUTBOX_POLL_INTERVAL): the message is late, not lost.
         logger.warning("could not release idempotency lock %s", guard.lock_key, exc_info=True)
 
 

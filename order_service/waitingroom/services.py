@@ -79,28 +79,52 @@ def _skus_clean(skus: list[str]) -> list[str]:
     return clean
 
 
+def room_check(*, room: WaitingRoom) -> None:
+    """Refuse (ROOM_INVALID) a definition that cannot be saved: bad skus, or a sku that
+    another room not closed guards already (a sku is guarded by one room at most)."""
+    room.skus = _skus_clean(list(room.skus or []))
+    if room.state == RoomState.CLOSED:
+        return
+    clash = (
+        WaitingRoom.objects.exclude(pk=room.pk)
+        .exclude(state=RoomState.CLOSED)
+        .filter(skus__overlap=room.skus)
+        .values_list("slug", flat=True)
+        .first()
+    )
+    if clash:
+        raise errors.RoomInvalid(
+            f"A sku of this room is guarded by the room {clash!r}, which is not closed.",
+            room=clash,
+        )
+
+
 def room_save(*, room: WaitingRoom) -> WaitingRoom:
-    """Validate, save and mirror a room. A sku is guarded by one room at most: a sku of
-    another room not closed is refused (ROOM_INVALID)."""
-    room.skus = _skus_clean(list(room.skus))
-    room.full_clean(exclude=["skus"], validate_unique=True)
+    """Validate, save and mirror a room (the mirror is written once the row is committed)."""
+    room_check(room=room)
+    room.full_clean(exclude=["skus"])
     with transaction.atomic():
-        if room.state != RoomState.CLOSED:
-            clash = (
-                WaitingRoom.objects.exclude(pk=room.pk)
-                .exclude(state=RoomState.CLOSED)
-                .filter(skus__overlap=room.skus)
-                .values_list("slug", flat=True)
-                .first()
-            )
-            if clash:
-                raise errors.RoomInvalid(
-                    "A sku of this room is guarded by another room that is not closed.",
-                    room=clash,
-                )
         room.save()
         transaction.on_commit(lambda: room_mirror(room=room))
     return room
+
+
+def room_delete(*, room: WaitingRoom) -> None:
+    """Delete a room: its skus are no longer guarded, its live state is dropped."""
+    slug, skus = room.slug, list(room.skus)
+    with transaction.atomic():
+        room.delete()
+        transaction.on_commit(lambda: _room_unmirror(slug=slug, skus=skus))
+
+
+def _room_unmirror(*, slug: str, skus: list[str]) -> None:
+    client = state.client()
+    skus = sorted(set(skus) | set(state.room_skus(slug) or []))
+    client.delete(
+        *[state.room_key(slug, part) for part in state.ROOM_KEYS],
+        *[state.sku_key(s) for s in skus],
+    )
+    client.srem(state.ROOMS_KEY, slug)
 
 
 def room_create(**fields: object) -> WaitingRoom:
@@ -135,11 +159,8 @@ def rooms_publish() -> int:
     for room in rooms:
         room_mirror(room=room)
     known = {room.slug for room in rooms}
-    stale = [s for s in state.room_slugs() if s not in known]
-    for slug in stale:  # deleted in the admin: its guards go too
-        skus = state.room_skus(slug) or []
-        state.client().delete(state.room_key(slug, "conf"), *[state.sku_key(s) for s in skus])
-        state.client().srem(state.ROOMS_KEY, slug)
+    for slug in [s for s in state.room_slugs() if s not in known]:
+        _room_unmirror(slug=slug, skus=[])  # deleted while Redis missed it
     return len(rooms)
 
 

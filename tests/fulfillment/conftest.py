@@ -8,7 +8,7 @@ from django.conf import settings
 from fulfillment_support import Worker, purge_queues
 
 from fulfillment_service.fulfillment.models import Stock
-from fulfillment_service.fulfillment.services import inventory_client
+from fulfillment_service.fulfillment.stock import inventory_client
 from shared.inventory import EPOCH_KEY, Inventory
 
 

@@ -12,12 +12,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
 from fulfillment_service.fulfillment.errors import InsufficientStock
+from fulfillment_service.fulfillment.ledger import ledger_record_sale, ledger_reverse
 from fulfillment_service.fulfillment.models import LedgerEntry, LedgerTransaction, Stock
-from fulfillment_service.fulfillment.services import (
-    ledger_record_sale,
-    ledger_reverse,
-    stock_deduct,
-)
+from fulfillment_service.fulfillment.stock import stock_deduct
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 

@@ -27,11 +27,8 @@ from fulfillment_service.fulfillment.models import (
     SimulatedCharge,
     Stock,
 )
-from fulfillment_service.fulfillment.services import (
-    order_process,
-    payment_key,
-    stock_restock,
-)
+from fulfillment_service.fulfillment.services import order_process, payment_key
+from fulfillment_service.fulfillment.stock import stock_restock
 from shared.inventory import ReserveLine
 
 pytestmark = [

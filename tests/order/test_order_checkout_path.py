@@ -69,7 +69,7 @@ def order_sql(trips: Trips) -> list[str]:
     return list(trips.sql)
 
 
-def test_a_new_shoppers_checkout_is_six_redis_round_trips_and_one_statement(sale, trips):
+def test_a_new_shoppers_checkout_is_four_redis_round_trips_and_one_statement(sale, trips):
     a = sale.sku("A", stock=10, limit=3)
     client = Client()
     client.get("/api/cart")  # the CSRF cookie: its own round trips do not count below
@@ -77,10 +77,10 @@ def test_a_new_shoppers_checkout_is_six_redis_round_trips_and_one_statement(sale
     trips.sql.clear()
     r = checkout(client, {"items": [{"sku": a, "quantity": 2}]}, key="new")
     assert r.status_code == 202, r.content
-    # 2 rate-limit counters (one script each), the lock + marker + offers + reservation
-    # script, the marker + unlock script, the new session (SET NX, no EXISTS first), and
-    # after commit the relay's wake-up (ADR 0092): the request never talks to RabbitMQ.
-    assert dict(trips.redis) == {"EVALSHA": 4, "SET": 1, "PUBLISH": 1}
+    # The 2 rate-limit counters (one script, ADR 0107), the lock + marker + offers +
+    # reservation script, after commit the marker + unlock + relay wake-up script (ADR 0092:
+    # the request never talks to RabbitMQ; ADR 0107), the new session (SET NX, no EXISTS).
+    assert dict(trips.redis) == {"EVALSHA": 3, "SET": 1}
     assert order_sql(trips) == [order_sql(trips)[0]]
     assert order_sql(trips)[0].startswith("WITH new_order AS ( INSERT INTO orders_order")
     assert sale.available(a) == 8
@@ -96,8 +96,8 @@ def test_a_replay_is_answered_from_the_marker_without_sql(sale, trips):
     assert (again.status_code, again.json()) == (202, first.json())
     assert again["Idempotent-Replayed"] == "true"
     assert trips.sql == []
-    # 2 rate-limit counters, one script answering the replay, the session read.
-    assert dict(trips.redis) == {"EVALSHA": 3, "GET": 1}
+    # The 2 rate-limit counters (one script), one script answering the replay, the session.
+    assert dict(trips.redis) == {"EVALSHA": 2, "GET": 1}
     assert sale.available(a) == 9
     assert Order.objects.count() == 1
     other = checkout(client, {"items": [{"sku": a, "quantity": 2}]}, key="again")
@@ -203,3 +203,32 @@ def test_rate_counters_count_as_django_ratelimit_expects(rf, redis_client, trips
     assert cache.incr("plain") == 6
     assert cache.incr("plain") == 7  # anything else is django-redis's own behaviour
     cache.delete("plain")
+
+
+def test_count_many_counts_several_limits_in_one_round_trip(rf, redis_client, trips):
+    """Two limits of one request: one script for both, the same counts as one by one."""
+    cache = caches["ratelimit"]
+    request = rf.post("/api/orders")
+    group = f"test.{uuid.uuid4().hex}"
+
+    def both():
+        return [
+            get_usage(request, group=f"{group}.{k}", key=lambda g, r: k, rate=rate, increment=True)
+            for k, rate in (("a", "2/m"), ("b", "5/m"))
+        ]
+
+    trips.redis.clear()
+    rounds = [cache.count_many(both) for _ in range(3)]
+    assert [[u["count"] for u in r] for r in rounds] == [[1, 1], [2, 2], [3, 3]]
+    assert [[u["should_limit"] for u in r] for r in rounds] == [
+        [False, False],
+        [False, False],
+        [True, False],
+    ]
+    assert dict(trips.redis) == {"EVALSHA": 3}
+    for k, rate in (("a", "2/m"), ("b", "5/m")):
+        full_key = cache.make_key(
+            _make_cache_key(f"{group}.{k}", _get_window(k, 60), rate, k, None)
+        )
+        assert redis_client.get(full_key) == "3"
+        assert 0 < redis_client.ttl(full_key) <= 60 + EXPIRATION_FUDGE

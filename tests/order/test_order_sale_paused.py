@@ -36,6 +36,23 @@ def test_no_epoch_pauses_checkout_and_reserves_nothing(client, sale, redis_clien
     assert sale.available(a) == 4
 
 
+def test_readiness_reports_a_paused_sale_as_degraded_until_the_epoch_is_back(
+    client, sale, redis_client
+):
+    """The instance stays in the pool (200: cart and status still work) and says why
+    checkout pauses; `bin/platform up` waits for "ok" before printing the URLs."""
+    redis_client.delete(EPOCH_KEY)
+    paused = client.get("/readyz")
+    assert paused.status_code == 200
+    body = paused.json()
+    assert (body["status"], body["degraded"], body["down"]) == ("degraded", ["sale"], [])
+    assert body["checks"]["sale"]["status"] == "down"
+    assert "inv:epoch missing" in body["checks"]["sale"]["error"]
+    redis_client.set(EPOCH_KEY, "test")
+    body = client.get("/readyz").json()
+    assert (body["status"], body["checks"]["sale"]["status"]) == ("ok", "ok")
+
+
 def test_a_missing_offer_while_offers_are_not_republished_is_paused_not_unknown(
     client, sale, redis_client
 ):

@@ -4,6 +4,7 @@ the guard on the buying paths."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import uuid
@@ -15,6 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from order_service.waitingroom import errors, selectors, services, state
+from order_service.waitingroom.models import WaitingRoom
 from order_service.waitingroom.passes import cookie_name, pass_sign
 
 pytestmark = pytest.mark.django_db
@@ -432,3 +434,100 @@ def test_rooms_publish_restores_an_emptied_redis(sale, make_room):
     assert services.rooms_publish() >= 1
     assert selectors.rooms_for_skus(skus=[sku])[sku].slug == room.slug
     assert selectors.room_status(slug=room.slug).state == "open"
+
+
+ADMIN = "/admin/order/waitingroom/waitingroom"
+
+
+def test_admin_changelist_actions_and_sale_manager(
+    staff_client, sale, make_room, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth.models import Group, User
+    from django.core.management import call_command
+
+    call_command("ensure_roles", verbosity=0)
+    user = User.objects.create_user(username="mgr", password="x", is_staff=True)
+    user.groups.add(Group.objects.get(name="sale manager"))
+    staff_client.force_login(user)
+    sku = sale.sku("A", stock=7)
+    room = make_room([sku], state="paused")
+    services.room_join(slug=room.slug, holder="anon:admin-1")
+    page = staff_client.get(f"{ADMIN}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    for column in ("State now", "Queue length", "Admitted", "In flight", "Units left",
+                   "Median wait", "Max wait"):  # fmt: skip
+        assert column in html
+    assert '<td class="field-live_state">paused</td>' in html
+    assert '<td class="field-units_left">7</td>' in html
+    assert '<td class="field-queue_length">1</td>' in html
+    with django_capture_on_commit_callbacks(execute=True):
+        r = staff_client.post(f"{ADMIN}/", {"action": "open_rooms", "_selected_action": [room.pk]})
+    assert r.status_code == 302
+    assert selectors.room_status(slug=room.slug).state == "open"
+    # The manager changes the rate; the mirror follows.
+    form = {
+        "slug": room.slug,
+        "title": "Renamed",
+        "skus": sku,
+        "state": "open",
+        "admission_rate": "7",
+        "dropout_allowance_percent": "20",
+        "pass_ttl_seconds": "300",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        r = staff_client.post(f"{ADMIN}/{room.pk}/change/", form)
+    assert r.status_code == 302, r.content.decode()[:2000]
+    conf = state.client().hgetall(state.room_key(room.slug, "conf"))
+    assert (conf["rate"], conf["allowance"], conf["pass_ttl"], conf["title"]) == (
+        "7", "20", "300", "Renamed",
+    )  # fmt: skip
+    # A second room over the same sku is refused with a form error, not a 500.
+    r = staff_client.post(f"{ADMIN}/add/", {**form, "slug": "other-room"})
+    assert r.status_code == 200
+    assert "guarded by the room" in r.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(f"{ADMIN}/", {"action": "close_rooms", "_selected_action": [room.pk]})
+    assert selectors.rooms_for_skus(skus=[sku]) == {}
+    # Finance sees nothing of the rooms.
+    finance = User.objects.create_user(username="fin", password="x", is_staff=True)
+    finance.groups.add(Group.objects.get(name="finance"))
+    staff_client.force_login(finance)
+    assert staff_client.get(f"{ADMIN}/").status_code == 403
+
+
+def test_command_create_open_status(sale, django_capture_on_commit_callbacks, capsys):
+    from django.core.management import call_command
+
+    sku = sale.sku("A", stock=3)
+    slug = f"cmd-{uuid.uuid4().hex[:8]}"
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("waiting_room", "create", slug, "--sku", sku, "--rate", "5")
+    assert WaitingRoom.objects.get(slug=slug).state == "closed"
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("waiting_room", "open", slug)
+    capsys.readouterr()
+    call_command("waiting_room", "status", slug)
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["state"], doc["units_left"], doc["rate"]) == ("open", 3, 5)
+    call_command("waiting_room", "list")
+    assert slug in capsys.readouterr().out
+
+
+def test_metrics_gauges_and_wait_histogram(client, sale, make_room):
+    sku = sale.sku("A", stock=9)
+    room = make_room([sku], state="paused")
+    services.room_join(slug=room.slug, holder="anon:m-1")
+    services.room_join(slug=room.slug, holder="anon:m-2")
+    room.state = "open"
+    make_room.save(room)
+    text = client.get("/metrics").content.decode()
+    label = f'room="{room.slug}"'
+    assert f"flashsale_waitingroom_units_left{{{label}}} 9.0" in text
+    assert f"flashsale_waitingroom_admitted{{{label}}} 2.0" in text
+    assert f"flashsale_waitingroom_in_flight{{{label}}} 2.0" in text
+    assert f"flashsale_waitingroom_queue_length{{{label}}} 0.0" in text
+    assert f'flashsale_waitingroom_open{{{label},state="open"}} 1.0' in text
+    assert f'flashsale_waitingroom_open{{{label},state="paused"}} 0.0' in text
+    assert f"flashsale_waitingroom_wait_seconds_count{{{label}}} 2.0" in text
+    assert "django_http_requests_total_by_method_total" in text  # the usual metrics too

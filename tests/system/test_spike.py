@@ -18,17 +18,9 @@ from pathlib import Path
 import pytest
 
 from bench.spike.analysis import analyse, read_log
+from bench.spike.audit import MUST_BE_ZERO
 
 ROOT = Path(__file__).resolve().parents[2]
-MUST_BE_ZERO = (
-    "lost",
-    "duplicated",
-    "oversold",
-    "ledger_imbalance",
-    "inventory_drift",
-    "accepted_then_failed_for_stock",
-    "failed_without_release",
-)
 
 
 def _line(at: str, uri: str, status: int, rt: float, upstream: str = "127.0.0.1:1") -> str:

@@ -94,8 +94,11 @@ RATELIMIT_API_IP = env("RATELIMIT_API_IP", default="1200/m")
 OFFERS_REDIS_URL = env("OFFERS_REDIS_URL", default=INVENTORY_REDIS_URL)
 
 # Checkout keeps accepting orders into the outbox while RabbitMQ is down (R4): the broker is
-# reported as degraded, not as a reason to leave the load balancer's pool.
-READINESS_DEGRADED_OK = ["broker"]
+# reported as degraded, not as a reason to leave the load balancer's pool. So is a sale
+# paused while Redis's counters are rebuilt (ADR 0088): checkout answers SALE_PAUSED fast,
+# and the cart and order status still work. `bin/platform up` waits for it to be ok.
+READINESS_CHECKS = [*READINESS_CHECKS, "sale"]
+READINESS_DEGRADED_OK = ["broker", "sale"]
 
 # Fulfillment's internal API, reached through the local Envoy sidecar (mTLS, retries and
 # metrics live there, not here: docs/edge-and-mesh.md).

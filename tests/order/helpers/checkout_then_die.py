@@ -39,6 +39,9 @@ sku, quantity, key = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 if (sys.argv[4] if len(sys.argv) > 4 else "after-commit") == "after-reserve":
     services._order_record = die_before_writing
 else:
+    # After the commit, before the script that ends the guard and wakes the relay (or the
+    # after-commit wake-up, when the relay listens on another Redis).
+    services._guard_finish = die_before_publishing
     services.outbox_wake = die_before_publishing
 services.order_checkout(
     shopper=Shopper(shopper_id="anon:killed-process"),

@@ -13,7 +13,7 @@ from fulfillment_service.fulfillment.invariants import (
     stock_availability_rebuild,
     stock_invariant_check,
 )
-from fulfillment_service.fulfillment.services import inventory_client
+from fulfillment_service.fulfillment.stock import inventory_client
 
 
 def report_lines(report) -> list[str]:

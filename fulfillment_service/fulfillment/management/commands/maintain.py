@@ -21,7 +21,8 @@ from fulfillment_service.fulfillment.invariants import (
     stock_availability_rebuild,
     stock_invariant_check,
 )
-from fulfillment_service.fulfillment.services import inventory_client, outbox_publish
+from fulfillment_service.fulfillment.services import outbox_publish
+from fulfillment_service.fulfillment.stock import inventory_client
 from shared.metrics import metrics_server_start
 
 REBUILD_POLL = 0.25  # seconds between looks for an empty Redis (ADR 0088)

@@ -7,7 +7,7 @@ counter is rebuilt from PostgreSQL instead of guessed.
 from django.core.management.base import BaseCommand, CommandError
 
 from fulfillment_service.fulfillment.errors import UnknownSku
-from fulfillment_service.fulfillment.services import stock_restock
+from fulfillment_service.fulfillment.stock import stock_restock
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 
 from fulfillment_service.fulfillment.invariants import stock_invariant_check
 from fulfillment_service.fulfillment.models import Stock, StockReceipt
-from fulfillment_service.fulfillment.services import inventory_client
+from fulfillment_service.fulfillment.stock import inventory_client
 from shared.demo import demo_skus, demo_stock
 
 BATCH = 500

@@ -7,7 +7,8 @@ written (a checkout process killed between the Redis reservation and the databas
 Every round it also looks whether Redis came back empty (no ``inv:epoch``) and, if so,
 writes back the reservations of the orders accepted but not yet settled
 (orders/restore.py, ADR 0088), so that fulfillment can rebuild availability and the sale
-resumes within seconds.
+resumes within seconds. It also mirrors the waiting rooms to Redis again, so an emptied
+Redis gets its rooms (and their skus' guards) back within a round (waitingroom, ADR 0104).
 
 Its metrics (``METRICS_PORT``): the order outbox backlog and oldest age, the oldest order
 waiting for fulfillment and, read at scrape time, the units left of each sku on a live sale
@@ -26,11 +27,13 @@ from order_service.orders.outbox import outbox
 from order_service.orders.restore import inventory_reservations_restore
 from order_service.orders.services import idempotency_keys_expire, reservations_release_orphans
 from order_service.orders.stores import inventory, offers_client
+from order_service.waitingroom.services import rooms_publish
 from shared.metrics import SaleAvailabilityCollector
 from shared.outbox.command import OutboxRelayCommand
 
 CLEANUP_EVERY = 300.0  # seconds between idempotency-key clean-ups
 REAP_EVERY = 60.0  # seconds between sweeps for reservations whose order was never written
+ROOMS_EVERY = 5.0  # seconds between re-mirrors of the waiting rooms
 
 
 class Command(OutboxRelayCommand):
@@ -49,7 +52,7 @@ class Command(OutboxRelayCommand):
         orphan_age: float = options.pop("orphan_age")
         self.orphans_seen: dict[str, float] = {}
         self.orphan_age = orphan_age
-        self.last_cleanup = self.last_reap = 0.0
+        self.last_cleanup = self.last_reap = self.last_rooms = 0.0
         super().handle(*args, once=once, batch=batch, interval=interval, **options)
 
     def collectors(self):
@@ -70,6 +73,9 @@ class Command(OutboxRelayCommand):
     def chores(self) -> None:
         if not self.once:
             self._restore()
+        if time.monotonic() - self.last_rooms > ROOMS_EVERY:
+            rooms_publish()
+            self.last_rooms = time.monotonic()
         if time.monotonic() - self.last_cleanup > CLEANUP_EVERY:
             expired = idempotency_keys_expire()
             if expired:
