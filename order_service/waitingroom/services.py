@@ -174,21 +174,23 @@ class JoinResult:
     admitted: bool
 
 
-def _accounts_check(*, slug: str, holder: str) -> None:
-    conf = state.client().hmget(state.room_key(slug, "conf"), ["accounts_only"])
-    if conf[0] is None:
+def _accounts_check(*, slug: str, holder: str) -> list[str]:
+    """The room's skus, once its accounts-only rule let the holder in."""
+    conf = state.room_conf(slug)
+    if conf is None:
         raise errors.UnknownRoom(room=slug)
-    if conf[0] == "1" and not holder_signed_in(holder):
+    if conf.accounts_only and not holder_signed_in(holder):
         raise errors.AccountRequired(room=slug)
+    return conf.skus
 
 
 def room_join(*, slug: str, holder: str) -> JoinResult:
     """Take a place in the room (or find one's place again: one place per holder)."""
-    _accounts_check(slug=slug, holder=holder)
+    skus = _accounts_check(slug=slug, holder=holder)
     # A uniform random score for the pre-queue: its order at the opening is independent of
     # arrival (ADR 0104). 53 bits: a float's mantissa holds them exactly.
     score = secrets.randbits(53)
-    status = state.run_script("join", slug=slug, args=[holder, str(score)])
+    status = state.run_script("join", slug=slug, args=[holder, str(score)], skus=skus)
     if status is None:
         raise errors.UnknownRoom(room=slug)
     if status.kind == "CLOSED":
@@ -205,8 +207,8 @@ class PassIssued:
 
 def room_pass_issue(*, slug: str, holder: str, session_key: str) -> PassIssued:
     """A pass for an admitted holder still in flight; else the reason as an error."""
-    _accounts_check(slug=slug, holder=holder)
-    status = state.run_script("pass", slug=slug, args=[holder])
+    skus = _accounts_check(slug=slug, holder=holder)
+    status = state.run_script("pass", slug=slug, args=[holder], skus=skus)
     if status is None:
         raise errors.UnknownRoom(room=slug)
     if status.kind == "CLOSED":

@@ -110,10 +110,28 @@ def room_skus(slug: str) -> list[str] | None:
     return [s for s in str(raw).split(",") if s]
 
 
-def run_script(name: str, *, slug: str, args: list[str] | None = None) -> RoomStatus | None:
+@dataclass(frozen=True)
+class RoomConf:
+    skus: list[str]
+    accounts_only: bool
+
+
+def room_conf(slug: str) -> RoomConf | None:
+    """What a shopper's request needs of the definition (None: no such room in Redis)."""
+    skus, accounts_only = client().hmget(room_key(slug, "conf"), ["skus", "accounts_only"])
+    if skus is None:
+        return None
+    return RoomConf(skus=[s for s in str(skus).split(",") if s], accounts_only=accounts_only == "1")
+
+
+def run_script(
+    name: str, *, slug: str, args: list[str] | None = None, skus: list[str] | None = None
+) -> RoomStatus | None:
     """Run ``tick``, ``join`` or ``pass`` for one room (None: unknown room). Two round
-    trips: the room's skus (for the availability keys), then the script."""
-    skus = room_skus(slug)
+    trips unless the caller read the room's skus already: the skus (for the availability
+    keys), then the script."""
+    if skus is None:
+        skus = room_skus(slug)
     if skus is None:
         return None
     status = _parse(_script(name)(keys=_keys(slug, skus), args=args or []))
