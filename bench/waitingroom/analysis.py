@@ -195,6 +195,7 @@ def queue_paths(path: Path, *, t0: float, since: float, until: float) -> dict:
     edge: dict[str, Counter[int]] = defaultdict(Counter)
     origin: dict[str, Counter[int]] = defaultdict(Counter)
     statuses: Counter[str] = Counter()
+    times: dict[str, list[float]] = defaultdict(list)
     if path.exists():
         for line in path.read_text(errors="replace").splitlines():
             try:
@@ -210,6 +211,7 @@ def queue_paths(path: Path, *, t0: float, since: float, until: float) -> dict:
             kind = uri.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
             second = math.floor(at + 0.5 - float(entry["rt"]) - t0)
             edge[kind][second] += 1
+            times[kind].append(float(entry["rt"]))
             statuses[f"{kind} {entry['status']}"] += 1
             upstream = entry.get("upstream", "")
             if upstream and upstream != "-":
@@ -220,6 +222,8 @@ def queue_paths(path: Path, *, t0: float, since: float, until: float) -> dict:
             "edge_max_per_s": max(edge[kind].values(), default=0),
             "origin_requests": sum(origin[kind].values()),
             "origin_max_per_s": max(origin[kind].values(), default=0),
+            "p50_s": _rounded(percentile(times[kind], 50)),
+            "p99_s": _rounded(percentile(times[kind], 99)),
         }
         for kind in sorted(edge)
     } | {"statuses": dict(sorted(statuses.items()))}

@@ -376,9 +376,12 @@ class Stats:
 async def crowd(cfg: CrowdConfig, arrivals: list[Arrival], stats: Stats) -> list[Record]:
     check_loopback(cfg.edge)
     timeout = aiohttp.ClientTimeout(total=cfg.timeout_s)
+    # Two pools: the polls' and the shoppers' own requests, so that joins queued at a busy
+    # origin do not hold the connections the polls need (the edge answers those at once).
     pool = aiohttp.TCPConnector(limit=cfg.connections, limit_per_host=0, ttl_dns_cache=None)
+    polls = aiohttp.TCPConnector(limit=cfg.connections, limit_per_host=0, ttl_dns_cache=None)
     poller = aiohttp.ClientSession(
-        connector=pool, connector_owner=False, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
+        connector=polls, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
     )
     shoppers = [Shopper(a, cfg, pool, poller, stats) for a in arrivals]
     tasks = [asyncio.create_task(s.run()) for s in shoppers]
@@ -388,7 +391,7 @@ async def crowd(cfg: CrowdConfig, arrivals: list[Arrival], stats: Stats) -> list
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await poller.close()
+        await poller.close()  # and its pool
         await pool.close()
     return [s.rec for s in shoppers]
 
