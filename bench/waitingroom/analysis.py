@@ -213,6 +213,8 @@ def queue_paths(path: Path, *, t0: float, since: float, until: float) -> dict:
             edge[kind][second] += 1
             times[kind].append(float(entry["rt"]))
             statuses[f"{kind} {entry['status']}"] += 1
+            if entry.get("cache"):
+                statuses[f"{kind} cache {entry['cache']}"] += 1
             upstream = entry.get("upstream", "")
             if upstream and upstream != "-":
                 origin[kind][second] += 1

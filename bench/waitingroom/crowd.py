@@ -38,6 +38,7 @@ from yarl import URL
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 MAX_JOIN_TRIES = 4
 MAX_CHECKOUT_429 = 5
+MAX_RETRIES = 3  # a pass or checkout that timed out or got a 5xx is asked again (bounded)
 GAP_BIN_S = 0.05  # poll gaps are kept as a histogram of 50 ms bins
 
 
@@ -115,6 +116,10 @@ class Record:
     last_open_poll_sent: float | None = None  # the last poll answered "not sold out"
     outcome: str = "unfinished"
     errors: list[str] = field(default_factory=list)
+
+
+def _retryable(status: int) -> bool:
+    return status == 0 or status >= 500
 
 
 class Shopper:
@@ -286,9 +291,14 @@ class Shopper:
         return False
 
     async def take_pass(self) -> str:
-        status, answer = await self.request(
-            "POST", f"{self.queue}/pass", headers=self.unsafe_headers(), body={}
-        )
+        status, answer = 0, {}
+        for attempt in range(MAX_RETRIES + 1):
+            status, answer = await self.request(
+                "POST", f"{self.queue}/pass", headers=self.unsafe_headers(), body={}
+            )
+            if not _retryable(status):
+                break
+            await asyncio.sleep(0.5 * 2**attempt)  # a time-out or 5xx: ask again, as a page would
         now = time.time()
         self.rec.pass_status = status
         if status == 200:
@@ -321,8 +331,8 @@ class Shopper:
     async def checkout_one(self, sku: str) -> tuple[int, dict]:
         body = {"items": [{"sku": sku, "quantity": 1}]}
         key = f"wr-{self.cfg.run}-{self.arrival.index}-{sku}"
-        status, answer = 0, {}
-        for _ in range(MAX_CHECKOUT_429 + 1):
+        status, answer, retries = 0, {}, 0
+        for _ in range(MAX_CHECKOUT_429 + MAX_RETRIES + 1):
             status, answer = await self.request(
                 "POST",
                 f"{self.cfg.edge}/api/orders",
@@ -330,10 +340,14 @@ class Shopper:
                 headers=self.unsafe_headers(**{"Idempotency-Key": key}),
             )
             self.rec.checkout.append((time.time(), status, str(answer.get("code", ""))))
-            if status != 429:
+            if status == 429:
+                self.rec.api_429 += 1
+                await asyncio.sleep(float(answer.get("retry_after", 1)))
+            elif _retryable(status) and retries < MAX_RETRIES:
+                retries += 1  # the same Idempotency-Key: a retry never buys twice
+                await asyncio.sleep(0.5 * 2**retries)
+            else:
                 break
-            self.rec.api_429 += 1
-            await asyncio.sleep(float(answer.get("retry_after", 1)))
         return status, answer
 
     async def order_status(self, url: str | None) -> None:

@@ -53,7 +53,10 @@ class Scenario:
     # after the opening are admitted too (their admission order is then measured)
     prequeue: int = 300
     prequeue_s: float = 10.0  # the pre-queue arrives over this long before the opening
-    arrive_s: float = 20.0  # the others over this long after it
+    # the others over this long after it: ~108 joins/s, what the order app's join path
+    # takes on the 2 shared cores (each join is a Python request: session, CSRF, one Lua
+    # call); 10,000 over 20 s (~500/s) queued joins for 10 s and more (docs/benchmarks.md)
+    arrive_s: float = 90.0
     skus: str = "flash:5"  # "flash:N": the demo's first N flash-sale skus (100 units each)
     admission_rate: int = 40  # shoppers/s: x ~2 order requests each, under ORDER_RATE
     dropout_allowance_percent: int = 10
