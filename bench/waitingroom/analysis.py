@@ -62,6 +62,12 @@ def fairness(records: list[dict]) -> dict:
         "post_opening_arrival_vs_ticket": spearman(
             [r["join_sent"] for r in post], [r["ticket"] for r in post]
         ),
+        # the same for the shoppers whose first join was answered: a join that timed out
+        # and was sent again may have been served after later arrivals' (overload)
+        "post_opening_arrival_vs_ticket_first_try": spearman(
+            [r["join_sent"] for r in post if not r["join_failures"]],
+            [r["ticket"] for r in post if not r["join_failures"]],
+        ),
         "post_opening_arrival_vs_admission_seen": spearman(
             [r["join_sent"] for r in post_admitted], [r["admitted_at"] for r in post_admitted]
         ),
@@ -100,36 +106,54 @@ def last_unit_at(samples: list[dict]) -> float | None:
 def sold_out(records: list[dict], *, last_unit: float | None) -> dict:
     if last_unit is None:
         return {"last_unit_at": None, "waiting_at_last_unit": 0}
-    waiting = [
-        r
-        for r in records
-        if r["join_at"] is not None
-        and r["join_at"] <= last_unit
-        and (r["admitted_at"] is None or r["admitted_at"] > last_unit)
-    ]
+    waiting = [r for r in records if r["join_at"] is not None and r["join_at"] <= last_unit
+               and (r["admitted_at"] is None or r["admitted_at"] > last_unit)]  # fmt: skip
     told = [r["sold_out_at"] - last_unit for r in waiting if r["sold_out_at"] is not None]
     late_join = [r for r in records if r["join_at"] is not None and r["join_at"] > last_unit]
-    stale = [
-        r["last_open_poll_sent"] - last_unit
-        for r in records
-        if r["last_open_poll_sent"] is not None and r["last_open_poll_sent"] > last_unit
-    ]
+    stale = [r["last_open_poll_sent"] - last_unit for r in records
+             if (r["last_open_poll_sent"] or 0) > last_unit]  # fmt: skip
     return {
         "last_unit_at": round(last_unit, 3),
         "waiting_at_last_unit": len(waiting),
         "told": len(told),
         "not_told": len(waiting) - len(told),
         "told_how": dict(Counter(r["sold_out_how"] for r in waiting if r["sold_out_how"])),
-        "delay_s": {
-            "p50": _rounded(percentile(told, 50)),
-            "p99": _rounded(percentile(told, 99)),
-            "max": _rounded(max(told, default=None)),
-            "over_2s": sum(1 for d in told if d > 2.0),
-        },
+        "delay_s": _spread(told) | {"over_2s": sum(1 for d in told if d > 2.0)},
         "stale_s": _rounded(max(stale, default=0.0)),
         "polls_answered_open_after_last_unit": len(stale),
+        **_split(waiting, last_unit=last_unit),
         "joined_after_last_unit": len(late_join),
         "joined_after_told": sum(1 for r in late_join if r["sold_out_at"] is not None),
+    }
+
+
+def _spread(values: list[float]) -> dict:
+    return {"p50": _rounded(percentile(values, 50)), "p99": _rounded(percentile(values, 99)),
+            "max": _rounded(max(values, default=None))}  # fmt: skip
+
+
+def _split(waiting: list[dict], *, last_unit: float) -> dict:
+    """Each told shopper's delay in two: until its first poll sent after the last unit (its
+    poll phase and cadence: the generator's part) and from that poll to the answer that
+    said sold out (the document's age at the edge: the room's part). And when the first
+    document saying sold out was rendered at the origin."""
+    phase, room, rendered, open_answers = [], [], [], []
+    for r in waiting:
+        polls = r.get("recent_polls") or []
+        after = [p for p in polls if p[0] >= last_unit]
+        open_answers += [p[1] - last_unit for p in polls if not p[2] and p[1] > last_unit]
+        told = [p for p in polls if p[2]]
+        if not after or not told or r["sold_out_how"] != "status":
+            continue
+        phase.append(after[0][0] - last_unit)
+        room.append(told[0][1] - after[0][0])
+        if told[0][3] is not None:
+            rendered.append(told[0][3] - last_unit)
+    return {
+        "poll_phase_s": _spread(phase),
+        "room_part_s": _spread(room),
+        "last_open_answer_s": _rounded(max(open_answers, default=0.0)),
+        "first_sold_out_document_rendered_s": _rounded(min(rendered, default=None)),
     }
 
 
@@ -175,19 +199,21 @@ def cadence(
 ) -> dict:
     """The generator's own figure: polls per second achieved and the gaps between polls."""
     per_s = Counter(math.floor(t - since) for t in poll_times if since <= t < until)
-    # 50 ms bins, each counted at its upper edge: a gap is at most the figure given
-    expanded = [(int(k) + 1) * 0.05 for k, n in gaps.items() for _ in range(n)]
     return {
         "polls": len(poll_times),
         "max_polls_per_s": max(per_s.values(), default=0),
-        "gap_s": {
-            "target": poll_ms / 1000,
-            "p50": _rounded(percentile(expanded, 50), 2),
-            "p99": _rounded(percentile(expanded, 99), 2),
-            "max": _rounded(max(expanded, default=None), 2),
-        },
+        "gap_s": {"target": poll_ms / 1000, **histogram(gaps)},
         "polls_per_s": [per_s.get(s, 0) for s in range(max(per_s, default=-1) + 1)],
     }
+
+
+def histogram(bins: dict[str, int]) -> dict:
+    """p50 / p99 / max of a histogram of 50 ms bins, each counted at its upper edge (a value
+    is at most the figure given)."""
+    expanded = [(int(k) + 1) * 0.05 for k, n in bins.items() for _ in range(n)]
+    return {"p50": _rounded(percentile(expanded, 50), 2),
+            "p99": _rounded(percentile(expanded, 99), 2),
+            "max": _rounded(max(expanded, default=None), 2)}  # fmt: skip
 
 
 def queue_paths(path: Path, *, t0: float, since: float, until: float) -> dict:

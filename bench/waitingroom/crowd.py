@@ -28,6 +28,7 @@ import secrets
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,7 +40,9 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 MAX_JOIN_TRIES = 4
 MAX_CHECKOUT_429 = 5
 MAX_RETRIES = 3  # a pass or checkout that timed out or got a 5xx is asked again (bounded)
-GAP_BIN_S = 0.05  # poll gaps are kept as a histogram of 50 ms bins
+GAP_BIN_S = 0.05  # poll gaps, document ages, loop lags: histograms of 50 ms bins
+RECENT_POLLS = 8  # kept per shopper: enough to see the polls around the last unit
+LAG_TICK_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -114,8 +117,20 @@ class Record:
     sold_out_how: str | None = None  # "status" | "join" | "pass" | "checkout"
     polls: int = 0
     last_open_poll_sent: float | None = None  # the last poll answered "not sold out"
+    # the last polls: [sent, answered, sold out?, the document's server_time]
+    recent_polls: list[list] = field(default_factory=list)
     outcome: str = "unfinished"
     errors: list[str] = field(default_factory=list)
+
+
+def _unix(iso: object) -> float | None:
+    """The status document's server_time (ISO 8601, Z) as a Unix time."""
+    if not isinstance(iso, str):
+        return None
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _retryable(status: int) -> bool:
@@ -265,16 +280,26 @@ class Shopper:
             status, doc = await self.request(
                 "GET", f"{self.queue}/status", session=self.poller, headers=self.headers()
             )
+            answered = time.time()
             self.stats.poll(sent, status, doc.get("server_time"))
             self.rec.polls += 1
             if status != 200:
                 continue
-            if doc.get("state") == "sold_out":
-                return self.sold_out("status", time.time())
+            sold_out = doc.get("state") == "sold_out"
+            self.note_poll(sent, answered, sold_out, doc.get("server_time"))
+            if sold_out:
+                return self.sold_out("status", answered)
             self.rec.last_open_poll_sent = sent
             if await self.admitted_by(doc):
                 return "admitted"
         return "deadline"
+
+    def note_poll(self, sent: float, answered: float, sold_out: bool, server_time: object) -> None:
+        rendered = _unix(server_time)
+        if rendered is not None:
+            self.stats.ages[int(max(0.0, answered - rendered) / GAP_BIN_S)] += 1
+        self.rec.recent_polls.append([round(sent, 3), round(answered, 3), sold_out, rendered])
+        del self.rec.recent_polls[:-RECENT_POLLS]
 
     async def admitted_by(self, doc: dict) -> bool:
         if self.rec.ticket is None and doc.get("state") not in ("prequeue", None):
@@ -370,6 +395,8 @@ class Stats:
         self.base = slot * len(self.NAMES)
         self.local: Counter[str] = Counter()
         self.gaps: Counter[int] = Counter()  # poll start-to-start gaps, per shopper
+        self.ages: Counter[int] = Counter()  # status document age when answered
+        self.lags: Counter[int] = Counter()  # event-loop lag: the generator's own CPU
         self.poll_times: list[float] = []
         self.documents: set[str] = set()  # distinct server_time values: origin renders served
 
@@ -399,6 +426,7 @@ async def crowd(cfg: CrowdConfig, arrivals: list[Arrival], stats: Stats) -> list
     )
     shoppers = [Shopper(a, cfg, pool, poller, stats) for a in arrivals]
     tasks = [asyncio.create_task(s.run()) for s in shoppers]
+    tasks.append(asyncio.create_task(loop_lag(stats, deadline=cfg.deadline)))
     try:
         await asyncio.wait(tasks, timeout=max(1.0, cfg.deadline - time.time() + cfg.timeout_s))
     finally:
@@ -408,6 +436,16 @@ async def crowd(cfg: CrowdConfig, arrivals: list[Arrival], stats: Stats) -> list
         await poller.close()  # and its pool
         await pool.close()
     return [s.rec for s in shoppers]
+
+
+async def loop_lag(stats: Stats, *, deadline: float) -> list:
+    """How late a 100 ms sleep wakes up: when the worker lacks CPU, every shopper's timing
+    slips by as much (the generator's limit, not the room's)."""
+    while time.time() < deadline:
+        before = time.monotonic()
+        await asyncio.sleep(LAG_TICK_S)
+        stats.lags[int(max(0.0, time.monotonic() - before - LAG_TICK_S) / GAP_BIN_S)] += 1
+    return []
 
 
 def worker_main(cfg: CrowdConfig, arrivals: list[Arrival], out: Path, shared, slot: int) -> None:
@@ -426,6 +464,8 @@ def worker_main(cfg: CrowdConfig, arrivals: list[Arrival], out: Path, shared, sl
                 "poll_times": stats.poll_times,
                 "documents": sorted(stats.documents),
                 "poll_gaps": {str(k): v for k, v in sorted(stats.gaps.items())},
+                "document_ages": {str(k): v for k, v in sorted(stats.ages.items())},
+                "loop_lags": {str(k): v for k, v in sorted(stats.lags.items())},
                 "cpu_s": round(cpu, 2),
                 "wall_s": round(time.time() - wall, 2),
             }

@@ -222,10 +222,8 @@ def figures(
 
     records = [r for part in parts for r in part["records"]]
     poll_times = sorted(t for part in parts for t in part["poll_times"])
-    gaps: dict[str, int] = {}
-    for part in parts:
-        for k, n in part["poll_gaps"].items():
-            gaps[k] = gaps.get(k, 0) + n
+    gaps, ages, lags = (_merged(parts, name) for name in ("poll_gaps", "document_ages",
+                                                           "loop_lags"))  # fmt: skip
     last_unit = analysis.last_unit_at(samples)
     cpu = sum(p["cpu_s"] for p in parts)
     wall = max((p["wall_s"] for p in parts), default=0) or 1
@@ -259,6 +257,8 @@ def figures(
             "cpu_cores": round(cpu / wall, 2),
             "counts": _sum_counts(parts),
             "status_documents": _documents(parts),
+            "document_age_s": analysis.histogram(ages),
+            "loop_lag_s": analysis.histogram(lags),
             **analysis.cadence(
                 poll_times=poll_times,
                 gaps=gaps,
@@ -270,6 +270,14 @@ def figures(
         "stock": {"samples": len(samples), "units_left_per_s": _per_second(samples, opens_at)},
         "last_unit_s_after_opening": None if last_unit is None else round(last_unit - opens_at, 2),
     }
+
+
+def _merged(parts: list[dict], name: str) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for part in parts:
+        for k, n in part.get(name, {}).items():
+            total[k] = total.get(k, 0) + n
+    return total
 
 
 def _documents(parts: list[dict]) -> dict:
@@ -324,15 +332,21 @@ SUMMARY = """\
 waiting-room bench: {shoppers} shoppers ({prequeue} in the pre-queue), {units} units, {skus} skus
   order app /api/ max per 1 s window: {budget_max} (budget {budget}); edge 429s on /api/ {edge429}
   admitted shoppers' 429s {adm429}; bought {bought}; sold {sold} of {units}; oversold {oversold}
-  fairness: post-opening arrival vs ticket rho {rho_post} (n {n_post});
+  fairness: post-opening arrival vs ticket rho {rho_post} (n {n_post}; first join answered:
+            rho {rho_first}, n {n_first});
             arrival vs admission seen rho {rho_seen}
             pre-queue arrival vs ticket rho {rho_pre} p {p_pre} (n {n_pre}); tickets 1..P {onep}
   sold out: last unit at t+{last}s; waiting then {waiting}; told {told}; not told {not_told}
-            delay p50 {d50} s, p99 {d99} s, max {dmax} s ({over2} over 2 s); room stale {stale} s
+            delay p50 {d50} s, p99 {d99} s, max {dmax} s ({over2} over 2 s)
+            = poll phase (the shopper's, <= a poll gap) max {phase} s
+            + the room's part (poll sent -> told) p99 {room99} s max {roommax} s;
+            first sold-out document rendered {rendered} s after the last unit
   wait (join or opening -> admitted): p50 {w50} s, p99 {w99} s
-  status polls: edge {edge_polls}, documents rendered by the origin {docs} (max {docs_max}/s)
+  status polls: edge {edge_polls}, documents rendered by the origin {docs} (max {docs_max}/s);
+                document age when answered p50 {age50} s, p99 {age99} s, max {agemax} s
   generator: {cpu} cores over {workers} workers, {polls} polls, max {max_polls}/s,
-             poll gap p50 {g50} s p99 {g99} s (target {gt} s); socket errors {sock}
+             poll gap p50 {g50} s p99 {g99} s (target {gt} s); socket errors {sock};
+             event-loop lag p99 {lag99} s, max {lagmax} s
   audit: {audit}
   load average {load}; {elapsed} s
 """
@@ -357,6 +371,8 @@ def summary(result: dict) -> str:
         oversold=result["oversold_units"],
         rho_post=fa["post_opening_arrival_vs_ticket"]["rho"],
         n_post=fa["post_opening_arrival_vs_ticket"]["n"],
+        rho_first=fa["post_opening_arrival_vs_ticket_first_try"]["rho"],
+        n_first=fa["post_opening_arrival_vs_ticket_first_try"]["n"],
         rho_seen=fa["post_opening_arrival_vs_admission_seen"]["rho"],
         rho_pre=fa["prequeue_arrival_vs_ticket"]["rho"],
         p_pre=fa["prequeue_arrival_vs_ticket"]["p_value"],
@@ -370,7 +386,10 @@ def summary(result: dict) -> str:
         d99=so.get("delay_s", {}).get("p99"),
         dmax=so.get("delay_s", {}).get("max"),
         over2=so.get("delay_s", {}).get("over_2s"),
-        stale=so.get("stale_s"),
+        phase=so.get("poll_phase_s", {}).get("max"),
+        room99=so.get("room_part_s", {}).get("p99"),
+        roommax=so.get("room_part_s", {}).get("max"),
+        rendered=so.get("first_sold_out_document_rendered_s"),
         w50=f["wait"]["p50_s"],
         w99=f["wait"]["p99_s"],
         edge_polls=status.get("edge_requests"),
@@ -384,6 +403,11 @@ def summary(result: dict) -> str:
         g99=gen["gap_s"]["p99"],
         gt=gen["gap_s"]["target"],
         sock=gen["counts"].get("socket_errors", 0),
+        age50=gen["document_age_s"]["p50"],
+        age99=gen["document_age_s"]["p99"],
+        agemax=gen["document_age_s"]["max"],
+        lag99=gen["loop_lag_s"]["p99"],
+        lagmax=gen["loop_lag_s"]["max"],
         audit=(result.get("audit") or {}).get("summary", result.get("audit")),
         load=result["machine_after"]["load_average"],
         elapsed=result["elapsed_s"],
