@@ -426,13 +426,13 @@ async def crowd(cfg: CrowdConfig, arrivals: list[Arrival], stats: Stats) -> list
     )
     shoppers = [Shopper(a, cfg, pool, poller, stats) for a in arrivals]
     tasks = [asyncio.create_task(s.run()) for s in shoppers]
-    tasks.append(asyncio.create_task(loop_lag(stats, deadline=cfg.deadline)))
+    lag = asyncio.create_task(loop_lag(stats, deadline=cfg.deadline))
     try:
         await asyncio.wait(tasks, timeout=max(1.0, cfg.deadline - time.time() + cfg.timeout_s))
     finally:
-        for task in tasks:
+        for task in [*tasks, lag]:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, lag, return_exceptions=True)
         await poller.close()  # and its pool
         await pool.close()
     return [s.rec for s in shoppers]

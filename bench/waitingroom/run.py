@@ -98,6 +98,45 @@ class StockSampler:
         return self.samples
 
 
+class OriginProbe:
+    """Once a second, the status document straight from one order instance (not the edge):
+    how long the origin takes to render it while the crowd's joins and passes share its
+    workers. One request a second: nothing next to the crowd."""
+
+    def __init__(self, url: str, interval: float = 1.0):
+        self.url = url
+        self.interval = interval
+        self.samples: list[dict] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="origin-probe", daemon=True)
+
+    def start(self) -> OriginProbe:
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        import urllib.error
+        import urllib.request
+
+        while not self._stop.wait(self.interval):
+            started = time.time()
+            try:
+                with urllib.request.urlopen(self.url, timeout=15) as resp:  # noqa: S310
+                    resp.read()
+                ok = True
+            except (OSError, urllib.error.URLError):
+                ok = False
+            self.samples.append({"t": started, "s": round(time.time() - started, 4), "ok": ok})
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join(timeout=20)
+        seconds = [x["s"] for x in self.samples if x["ok"]]
+        p50, p99 = analysis.percentile(seconds, 50), analysis.percentile(seconds, 99)
+        return {"probes": len(self.samples), "failed": len(self.samples) - len(seconds),
+                "p50_s": p50, "p99_s": p99, "max_s": max(seconds, default=None)}  # fmt: skip
+
+
 def manage(target: PlatformTarget, *args: str, timeout: float = 120) -> str:
     result = subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "order", *args],
@@ -342,6 +381,8 @@ waiting-room bench: {shoppers} shoppers ({prequeue} in the pre-queue), {units} u
             + the room's part (poll sent -> told) p99 {room99} s max {roommax} s;
             first sold-out document rendered {rendered} s after the last unit
   wait (join or opening -> admitted): p50 {w50} s, p99 {w99} s
+  status at the origin (one probe a second, not through the edge): p50 {o50} s, p99 {o99} s,
+            max {omax} s
   status polls: edge {edge_polls}, documents rendered by the origin {docs} (max {docs_max}/s);
                 document age when answered p50 {age50} s, p99 {age99} s, max {agemax} s
   generator: {cpu} cores over {workers} workers, {polls} polls, max {max_polls}/s,
@@ -403,6 +444,9 @@ def summary(result: dict) -> str:
         g99=gen["gap_s"]["p99"],
         gt=gen["gap_s"]["target"],
         sock=gen["counts"].get("socket_errors", 0),
+        o50=result["origin_status_render"]["p50_s"],
+        o99=result["origin_status_render"]["p99_s"],
+        omax=result["origin_status_render"]["max_s"],
         age50=gen["document_age_s"]["p50"],
         age99=gen["document_age_s"]["p99"],
         agemax=gen["document_age_s"]["max"],
@@ -521,12 +565,15 @@ def drive(target: PlatformTarget, *, scenario: Scenario, opts, workdir: Path) ->
         f"{scenario.shoppers - scenario.prequeue} over {scenario.arrive_s:g} s after"
     )
     sampler = StockSampler(target.env["REDIS_URL"], skus).start()
+    probe = OriginProbe(f"http://127.0.0.1:{target.env['ORDER_PORT']}/queue/{opts.slug}/status")
+    probe.start()
     crowd_started = time.time()
     parts = run_crowd(
         cfg, arrivals, workers=scenario.workers, workdir=workdir, opens_at=opens_at, sampler=sampler
     )
     crowd_ended = time.time()
     samples = sampler.stop()
+    origin_status = probe.stop()
     records = [r for part in parts for r in part["records"]]
     accepted = [r["order_id"] for r in records if r["order_id"]]
     audit = run_audit(target, timeout=opts.audit_timeout, accepted_ids=accepted)
@@ -548,6 +595,7 @@ def drive(target: PlatformTarget, *, scenario: Scenario, opts, workdir: Path) ->
         "oversold_by_sku": oversold,
         "audit": audit,
         "opens_at": opens_at,
+        "origin_status_render": origin_status,
         "figures": figures(
             parts=parts,
             target=target,
