@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from order_service.waitingroom import errors, state
@@ -102,7 +103,10 @@ def room_check(*, room: WaitingRoom) -> None:
 def room_save(*, room: WaitingRoom) -> WaitingRoom:
     """Validate, save and mirror a room (the mirror is written once the row is committed)."""
     room_check(room=room)
-    room.full_clean(exclude=["skus"])
+    try:
+        room.full_clean(exclude=["skus"])
+    except ValidationError as exc:
+        raise errors.RoomInvalid(fields=exc.message_dict) from None
     with transaction.atomic():
         room.save()
         transaction.on_commit(lambda: room_mirror(room=room))

@@ -6,6 +6,7 @@ the shopper's own (CSRF as the order API, ``private, no-store``)."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 from rest_framework.authentication import CSRFCheck
 
-from order_service.orders.cart import SHOPPER_KEY, shopper_from_session
+from order_service.orders.cart import SHOPPER_KEY
 from order_service.orders.errors import OrderError
 from order_service.waitingroom import errors, selectors, services
 from order_service.waitingroom.passes import pass_cookie_set
@@ -77,7 +78,10 @@ def _refusal(request: HttpRequest) -> JsonResponse | None:
             status=403,
         )
     if len(request.body) > MAX_BODY:
-        return _json({"code": "BODY_TOO_LARGE", "message": "", "detail": {}}, status=413)
+        return _json(
+            {"code": "BODY_TOO_LARGE", "message": "The body is {} or small.", "detail": {}},
+            status=413,
+        )
     if request.body.strip():
         try:
             body = json.loads(request.body)
@@ -92,11 +96,15 @@ def _refusal(request: HttpRequest) -> JsonResponse | None:
 
 
 def _holder(request: HttpRequest, *, create: bool) -> str | None:
+    """The session's shopper id (``customer:<id>`` once signed in: the accounts app sets it
+    at sign-in), or a new guest id as the cart gives one (orders/cart.py). Read from the
+    session directly: the room needs the id only, not the cart's Shopper."""
     holder = request.session.get(SHOPPER_KEY)
     if holder or not create:
         return holder
-    shopper = shopper_from_session(request.session, customer_id=None, create=True)
-    return shopper.shopper_id if shopper else None
+    holder = f"anon:{uuid.uuid4().hex}"
+    request.session[SHOPPER_KEY] = holder
+    return holder
 
 
 def _session_key(request: HttpRequest) -> str:
@@ -149,6 +157,7 @@ def join_view(request: HttpRequest, slug: str) -> HttpResponse:
         if issued.token and issued.qpass:
             pass_cookie_set(response=response, token=issued.token, qpass=issued.qpass)
             body["expires_at"] = _iso(issued.qpass.expires_at)
+            body["pass"] = issued.token  # for API clients: the X-Queue-Pass header
             response.content = json.dumps(body).encode()
     return response
 

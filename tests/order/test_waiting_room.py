@@ -80,6 +80,7 @@ def test_join_pass_buy_and_leave_in_flight(client, sale, make_room):
     assert body["status_url"] == f"/queue/{room.slug}/status"
     assert r.cookies[cookie_name(room.slug)].value.startswith(f"v1.{room.slug}.1.")
     assert r.cookies[cookie_name(room.slug)]["httponly"]
+    assert body["pass"] == r.cookies[cookie_name(room.slug)].value
     assert add(client, sku).status_code == 201
     assert selectors.room_status(slug=room.slug).in_flight == 1
     r = checkout(client)
@@ -531,3 +532,55 @@ def test_metrics_gauges_and_wait_histogram(client, sale, make_room):
     assert f'flashsale_waitingroom_open{{{label},state="paused"}} 0.0' in text
     assert f"flashsale_waitingroom_wait_seconds_count{{{label}}} 2.0" in text
     assert "django_http_requests_total_by_method_total" in text  # the usual metrics too
+
+
+def test_pass_middleware_is_first_after_prometheus():
+    assert settings.MIDDLEWARE[:2] == [
+        "django_prometheus.middleware.PrometheusBeforeMiddleware",
+        "order_service.waitingroom.middleware.QueuePassMiddleware",
+    ]
+
+
+def test_passes_rebind_reissues_the_passes_for_the_new_session_key(client, sale, make_room):
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from order_service.waitingroom.passes import pass_verify, passes_rebind
+
+    sku = sale.sku("A", stock=5)
+    room = make_room([sku])
+    token = _admitted(client, room)
+    old_key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    # What a sign-in view does: cycle the key (against fixation), then rebind.
+    request = RequestFactory().post("/api/account/signin")
+    request.COOKIES = {settings.SESSION_COOKIE_NAME: old_key, cookie_name(room.slug): token}
+    store = client.session.__class__(old_key)
+    store.load()
+    request.session = store
+    store.cycle_key()
+    response = HttpResponse()
+    rebound = passes_rebind(request, response, old_session_key=old_key)
+    assert [p.slug for p in rebound] == [room.slug]
+    fresh = response.cookies[cookie_name(room.slug)].value
+    assert fresh != token
+    assert pass_verify(token=fresh, session_key=store.session_key).ticket == 1
+    # The browser now holds the new session cookie and the new pass: it buys.
+    client.cookies[settings.SESSION_COOKIE_NAME] = store.session_key
+    client.cookies[cookie_name(room.slug)] = fresh
+    assert add(client, sku).status_code == 201
+    # The old pass is refused in the new session.
+    client.cookies[cookie_name(room.slug)] = token
+    r = add(client, sku)
+    assert (r.status_code, r.json()["code"]) == (403, "QUEUE_PASS_INVALID")
+
+
+def test_bad_definitions_are_room_invalid(sale):
+    for fields in (
+        {"slug": "Bad Slug", "skus": [sale.sku("A")]},
+        {"slug": "no-skus", "skus": []},
+        {"slug": "bad-rate", "skus": [sale.sku("B")], "admission_rate": 0},
+        {"slug": "bad-sku", "skus": ["A,B"]},
+    ):
+        with pytest.raises(errors.RoomInvalid):
+            services.room_create(title="x", **fields)
+    assert not WaitingRoom.objects.filter(slug__in=["no-skus", "bad-rate", "bad-sku"]).exists()
