@@ -209,17 +209,10 @@ def test_a_crowd_of_1000_through_the_room_keeps_every_promise(crowd_run):
 
 @pytest.mark.system
 @pytest.mark.timeout(600)
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13's 2 s bound is not met yet (docs/benchmarks.md, issue 13): the edge keeps "
-    "a status document fresh for 1-2 s (NGINX's cache clock counts whole seconds, so "
-    "`proxy_cache_valid 1s` lasts through the next second) and a shopper polls every "
-    "1 s +- 10 %: measured max 2.2-2.5 s with the crowd keeping time. Remove this mark "
-    "when the room meets it (strict: the test then fails as XPASS until the mark goes).",
-)
 def test_every_waiting_shopper_is_told_sold_out_within_2s(crowd_run):
     """Issue 13's bound, apart: the delay is the document's age at the edge (the room's
-    part, ``stale_s``) plus the shopper's poll gap (``poll_ms``, 1 s +- 10 %)."""
+    part, ``stale_s``: at most half a second, the edge's cache key changes every 0.5 s)
+    plus the shopper's poll gap (``poll_ms``, 1 s +- 10 %)."""
     print(crowd_run["_summary"])
     sold = crowd_run["figures"]["sold_out"]
     assert crowd_run["figures"]["generator"]["gap_s"]["p99"] <= 1.2  # the crowd kept time
