@@ -144,3 +144,12 @@ def platform(tmp_path_factory, backing):
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright, one per module (tests/system/browser.py)."""
+    from browser import launched_browser  # imported here: only browser tests need Playwright
+
+    with launched_browser() as chromium:
+        yield chromium

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,3 +53,22 @@ def platform_seed(platform, products: int = 12) -> None:
         "--reviews-min", "0", "--reviews-max", "2",
     )  # fmt: skip
     platform_manage(platform, "fulfillment", "seed_demo", "--count", str(products))
+
+
+@contextmanager
+def seeded_platform(
+    tmp_path_factory, backing, *, env: dict[str, str], products: int = 12
+) -> Iterator:
+    """A module's own platform (``Platform`` on the private Redis and RabbitMQ of
+    ``backing``) with ``env`` over its settings and a small demo seeded; stopped after."""
+    from conftest import Platform
+
+    redis_server, rabbitmq = backing
+    running = Platform(tmp_path_factory.mktemp("platform"), redis_server, rabbitmq)
+    running.env.update(env)
+    running.start()
+    try:
+        platform_seed(running, products=products)
+        yield running
+    finally:
+        running.stop()

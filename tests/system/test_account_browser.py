@@ -16,9 +16,8 @@ import uuid
 import psycopg
 import pytest
 import requests
-from browser import OfflineContext, assert_contrast_aa, launched_browser, screenshot
-from conftest import Platform
-from platform_tools import HIGH_LIMITS, platform_seed
+from browser import OfflineContext, assert_contrast_aa, screenshot
+from platform_tools import HIGH_LIMITS, seeded_platform
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.system
@@ -30,22 +29,9 @@ PASSWORD = "correct horse 42"
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, backing):
-    redis_server, rabbitmq = backing
-    running = Platform(tmp_path_factory.mktemp("platform"), redis_server, rabbitmq)
     # One browser from 127.0.0.1 signing in and out: meet the apps, not the edge's 429s.
-    running.env.update(HIGH_LIMITS)
-    running.start()
-    try:
-        platform_seed(running, products=4)
+    with seeded_platform(tmp_path_factory, backing, env=HIGH_LIMITS, products=4) as running:
         yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launched_browser() as chromium:
-        yield chromium
 
 
 @pytest.fixture

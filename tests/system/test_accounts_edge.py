@@ -15,7 +15,7 @@ import uuid
 import pytest
 import requests
 from conftest import Platform
-from platform_tools import HIGH_LIMITS, platform_seed
+from platform_tools import HIGH_LIMITS, seeded_platform
 from requests.adapters import HTTPAdapter
 
 from tests.support.shopper import ShopperSession
@@ -31,15 +31,10 @@ FAILURE_LIMIT = 5
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, backing):
-    redis, rabbitmq = backing
-    running = Platform(tmp_path_factory.mktemp("platform"), redis, rabbitmq)
-    running.env.update({**HIGH_LIMITS, "LOGIN_FAILURE_LIMIT": str(FAILURE_LIMIT)})
-    running.start()
-    try:
-        platform_seed(running)
+    with seeded_platform(
+        tmp_path_factory, backing, env={**HIGH_LIMITS, "LOGIN_FAILURE_LIMIT": str(FAILURE_LIMIT)}
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 class _SourceAdapter(HTTPAdapter):

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import Platform
-from platform_tools import HIGH_LIMITS, platform_seed
+from platform_tools import HIGH_LIMITS, seeded_platform
 
 from tests.support.shopper import ShopperSession
 
@@ -34,15 +33,8 @@ MAX_EXAMPLES = 25
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, backing):
-    redis, rabbitmq = backing
-    running = Platform(tmp_path_factory.mktemp("platform"), redis, rabbitmq)
-    running.env.update(HIGH_LIMITS)
-    running.start()
-    try:
-        platform_seed(running)
+    with seeded_platform(tmp_path_factory, backing, env=HIGH_LIMITS) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,8 @@ from datetime import datetime, timedelta
 
 import pytest
 import redis
-from browser import OfflineContext, launched_browser, screenshot
-from conftest import Platform
-from platform_tools import HIGH_LIMITS, platform_seed
+from browser import OfflineContext, screenshot
+from platform_tools import HIGH_LIMITS, seeded_platform
 from playwright.sync_api import expect
 
 from shared.offers import get_offers
@@ -41,22 +40,9 @@ PRODUCT_QUERY = """query Product($sku: String!) {
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, backing):
-    redis_server, rabbitmq = backing
-    running = Platform(tmp_path_factory.mktemp("platform"), redis_server, rabbitmq)
     # The browser loads many admin pages and static files: meet the apps, not the 429s.
-    running.env.update(HIGH_LIMITS)
-    running.start()
-    try:
-        platform_seed(running)
+    with seeded_platform(tmp_path_factory, backing, env=HIGH_LIMITS) as running:
         yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launched_browser() as chromium:
-        yield chromium
 
 
 def origins(platform) -> dict[str, str]:

@@ -27,7 +27,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
-from browser import OfflineContext, assert_contrast_aa, launched_browser, screenshot
+from browser import OfflineContext, assert_contrast_aa, screenshot
 from playwright.sync_api import expect
 
 from flashops import edgemesh
@@ -83,12 +83,6 @@ def shop(platform):
     # the server warmed up (first imports, first connections): "cold" below is the browser's
     urllib.request.urlopen(f"{platform.edge}/", timeout=30).read()  # noqa: S310 - loopback
     return platform
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launched_browser() as launched:
-        yield launched
 
 
 def product_row(platform, sku: str) -> dict:

@@ -26,9 +26,8 @@ from urllib.parse import quote
 import psycopg
 import pytest
 import requests
-from browser import OfflineContext, assert_contrast_aa, launched_browser, screenshot
-from conftest import Platform
-from platform_tools import HIGH_LIMITS, platform_manage, platform_seed
+from browser import OfflineContext, assert_contrast_aa, screenshot
+from platform_tools import HIGH_LIMITS, platform_manage, seeded_platform
 from playwright.sync_api import expect
 
 from tests.support.shopper import ShopperSession
@@ -62,21 +61,8 @@ new MutationObserver(() => {
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, backing):
-    redis_server, rabbitmq = backing
-    running = Platform(tmp_path_factory.mktemp("platform"), redis_server, rabbitmq)
-    running.env.update(LIMITS)
-    running.start()
-    try:
-        platform_seed(running, products=30)
+    with seeded_platform(tmp_path_factory, backing, env=LIMITS, products=30) as running:
         yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launched_browser() as chromium:
-        yield chromium
 
 
 @pytest.fixture
