@@ -107,6 +107,20 @@ class ReserveResult:
     marker: str | None = None  # REPLAY: the marker's value
     # With offers read: each line's offer hash as the script saw it ({} when missing).
     offers: dict[str, dict[str, str]] | None = None
+    # With line guards: the rooms guarding the lines (each once); GUARDED when one refused.
+    rooms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LineGuards:
+    """Guards the caller keeps beside the lines (the order service's waiting rooms, ADR
+    0107): a key per sku whose value, when present, is ``{"slug", "accounts_only"}``; the
+    reservation needs ``slug`` among ``allowed`` (and ``signed_in`` when accounts only).
+    Checked inside the reservation script: no round trip of its own."""
+
+    keys: dict[str, str]
+    allowed: tuple[str, ...] = ()
+    signed_in: bool = False
 
 
 @cache
@@ -172,6 +186,7 @@ class Inventory:
         shopper_ttl: int = 0,
         guard: ReserveGuard | None = None,
         offer_limits: int = 0,
+        line_guards: LineGuards | None = None,
     ) -> ReserveResult:
         """Reserve every line or none, counting the per-shopper limit atomically.
 
@@ -181,7 +196,9 @@ class Inventory:
         every line's offer in the same script: a line's limit is its offer's
         ``per_shopper_limit`` (``offer_limits`` units when it has none) and nothing is
         reserved (``CHECK``) when an offer is missing, inactive, in another currency than
-        the others, or refuses the quantity. One round trip whatever the options.
+        the others, or refuses the quantity. With ``line_guards``, nothing is reserved
+        (``GUARDED``) when a line's guard refuses the request. One round trip whatever the
+        options.
         """
         if not lines:
             raise ValueError("nothing to reserve")
@@ -199,6 +216,9 @@ class Inventory:
             keys += [available_key(line.sku), shopper_key(line.sku, shopper_id)]
             keys.append(offer_key(line.sku))
             args += [line.quantity, line.per_shopper_limit, line.sku]
+        if line_guards is not None:
+            keys += [line_guards.keys[sku] for sku in skus]
+            args += [f",{','.join(line_guards.allowed)},", "1" if line_guards.signed_in else "0"]
         keys.append(EPOCH_KEY)  # always the last key (reserve.lua)
         result = self._reserve(keys=keys, args=args)
         code = result[0]
@@ -210,9 +230,12 @@ class Inventory:
         if offer_limits:
             offers = {
                 sku: dict(zip(raw[::2], raw[1::2], strict=True))
-                for sku, raw in zip(skus, result[2:], strict=True)
+                for sku, raw in zip(skus, result[2 : 2 + len(lines)], strict=True)
             }
-        return ReserveResult(ok=code == "OK", code=code, sku=result[1] or None, offers=offers)
+        rooms = tuple(str(slug) for slug in result[2 + len(lines) :])
+        return ReserveResult(
+            ok=code == "OK", code=code, sku=result[1] or None, offers=offers, rooms=rooms
+        )
 
     def release(self, *, reservation_id: str | uuid.UUID, guard: ReserveGuard | None = None) -> int:
         """Give the units back (idempotent); returns how many were given back. With

@@ -23,7 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NoReturn
@@ -48,7 +48,12 @@ from order_service.orders.selectors import (
 )
 from order_service.orders.stores import inventory
 from order_service.waitingroom.passes import QueuePass
-from order_service.waitingroom.services import rooms_guard_check, rooms_shopper_done
+from order_service.waitingroom.services import (
+    rooms_guard_check,
+    rooms_guard_refusal,
+    rooms_line_guards,
+    rooms_shopper_done,
+)
 from shared import messages
 from shared.inventory import (
     ReserveGuard,
@@ -141,6 +146,7 @@ class CheckoutResult:
     body: dict[str, Any]
     order_id: uuid.UUID
     replayed: bool
+    rooms: tuple[str, ...] = ()  # the waiting rooms guarding its skus (their places freed)
 
 
 def request_fingerprint(*, body: Any) -> str:
@@ -164,13 +170,13 @@ def order_checkout(
     shopper's place in the room's in_flight (waitingroom, ADR 0106)."""
     started = time.perf_counter()
     try:
-        rooms = rooms_guard_check(skus=list(items), holder=shopper.shopper_id, passes=passes)
         result = _checkout(
             shopper=shopper,
             items=items,
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
             now=now,
+            passes=passes,
         )
     except errors.OrderError as exc:
         metrics.checkout_record(outcome=metrics.checkout_outcome_of(code=exc.code))
@@ -179,8 +185,8 @@ def order_checkout(
         outcome="replayed" if result.replayed else "accepted",
         seconds=time.perf_counter() - started,
     )
-    if rooms and not result.replayed:
-        _rooms_done(rooms=rooms, holder=shopper.shopper_id)
+    if result.rooms and not result.replayed:
+        _rooms_done(rooms=list(result.rooms), holder=shopper.shopper_id)
     return result
 
 
@@ -198,6 +204,7 @@ def _checkout(
     idempotency_key: str,
     fingerprint: str,
     now: datetime | None,
+    passes: Mapping[str, QueuePass] | None,
 ) -> CheckoutResult:
     now = now or timezone.now()
     guard = idempotency_guard(shopper=shopper, key=idempotency_key)
@@ -206,8 +213,9 @@ def _checkout(
             shopper=shopper, guard=guard, key=idempotency_key, fingerprint=fingerprint, now=now
         )
     order_id = uuid.uuid4()
-    # One round trip (ADR 0097): the key's lock, its replay marker, the offers and the
-    # reservation of every line (all or none, per-shopper limits from the offers).
+    # One round trip (ADRs 0097, 0107): the key's lock, its replay marker, the waiting
+    # rooms' guard, the offers and the reservation of every line (all or none, per-shopper
+    # limits from the offers).
     skus = sorted(items)
     reserved = inventory().reserve(
         reservation_id=order_id,
@@ -216,8 +224,9 @@ def _checkout(
         shopper_ttl=settings.SHOPPER_COUNTER_TTL,
         guard=guard,
         offer_limits=settings.CART_MAX_QUANTITY,
+        line_guards=rooms_line_guards(skus=skus, holder=shopper.shopper_id, passes=passes),
     )
-    _refuse_unreserved(reserved)
+    _refuse_unreserved(reserved, shopper=shopper, passes=passes)
     if reserved.code == "REPLAY":
         return _replay(_marker_load(reserved.marker), fingerprint=fingerprint)
     try:
@@ -257,11 +266,15 @@ def _checkout(
     _guard_finish(
         guard=guard, shopper=shopper, result=result, fingerprint=fingerprint, lines=lines, now=now
     )
-    return result
+    return replace(result, rooms=reserved.rooms)
 
 
-def _refuse_unreserved(reserved: ReserveResult) -> None:
+def _refuse_unreserved(
+    reserved: ReserveResult, *, shopper: Shopper, passes: Mapping[str, QueuePass] | None
+) -> None:
     """The script's answers that hold no lock and reserved nothing."""
+    if reserved.code == "GUARDED":  # a waiting room's sku without its pass (ADR 0105)
+        raise rooms_guard_refusal(sku=reserved.sku, holder=shopper.shopper_id, passes=passes)
     if reserved.code == "PAUSED":  # Redis came back empty, not rebuilt yet (ADR 0088)
         raise errors.SalePaused()
     if reserved.code == "IN_USE":

@@ -22,6 +22,7 @@ from order_service.waitingroom import errors, state
 from order_service.waitingroom.models import RoomState, WaitingRoom
 from order_service.waitingroom.passes import QueuePass, pass_sign
 from order_service.waitingroom.selectors import rooms_for_skus
+from shared.inventory import LineGuards
 
 CUSTOMER_PREFIX = "customer:"
 
@@ -240,6 +241,33 @@ def room_shopper_done(*, slug: str, holder: str) -> bool:
 
 
 # --- the buying paths' guard -------------------------------------------------------------------
+
+
+def rooms_line_guards(
+    *, skus: list[str], holder: str | None, passes: Mapping[str, QueuePass] | None
+) -> LineGuards:
+    """The rooms' guard of ``skus`` for checkout's reservation script, which checks it in
+    its own round trip (ADR 0107): the guard key of each sku, the rooms this request holds
+    a valid pass of, whether the holder is signed in."""
+    now = time.time()
+    return LineGuards(
+        keys={sku: state.sku_key(sku) for sku in skus},
+        allowed=tuple(sorted(slug for slug, p in (passes or {}).items() if p.expires_at > now)),
+        signed_in=holder_signed_in(holder),
+    )
+
+
+def rooms_guard_refusal(
+    *, sku: str | None, holder: str | None, passes: Mapping[str, QueuePass] | None
+) -> errors.OrderError:
+    """Why the reservation script refused a guarded line (GUARDED): the same answer as
+    :func:`rooms_guard_check` gives (one more Redis read, on the refusal only)."""
+    try:
+        rooms_guard_check(skus=[sku] if sku else [], holder=holder, passes=passes)
+    except errors.OrderError as refusal:
+        return refusal
+    # The room closed between the script and this read: trying again simply buys.
+    return errors.QueueRequired("The sale's waiting room just changed: try again.", sku=sku)
 
 
 def rooms_guard_check(

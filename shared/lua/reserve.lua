@@ -7,6 +7,8 @@
 -- KEYS[2], KEYS[3]   the key's lock and its replay marker (read only with a lock token)
 -- KEYS[3i+1], KEYS[3i+2], KEYS[3i+3]  for line i: availability key, the shopper's counter
 --                    for that sku, the sku's offer hash (read only when ARGV[5] > 0)
+-- KEYS[3n+4..4n+3]  with ARGV[6] set: each line's guard key (its value, when present, is
+--                    a JSON {"slug", "accounts_only"}: the line needs that room's pass)
 -- KEYS[#KEYS]       inv:epoch (always the last key): missing = Redis came back empty and
 --                    availability is not rebuilt yet (ADR 0088): nothing is reserved, no
 --                    lock is taken, the answer is {"PAUSED"} (the sale is paused)
@@ -16,17 +18,23 @@
 -- ARGV[5]            0: the limits are the lines'; > 0: read the offers, a line's limit is
 --                    its offer's per_shopper_limit, this the most units when it has none
 -- ARGV[3i+3], ARGV[3i+4], ARGV[3i+5]  for line i: quantity, per-shopper limit (0: none), sku
+-- ARGV[3n+6]         "" (no guard keys) or the slugs the request holds a pass of, as
+--                    ",a,b," (ADR 0107: the waiting room's guard in the same round trip)
+-- ARGV[3n+7]         "1" when the shopper is signed in (accounts-only rooms)
 --
 -- Returns {"PAUSED"} | {"IN_USE"} (another request holds the lock) | {"REPLAY", marker} (lock released)
--- | {code, sku, offer_1, ..., offer_n} with code OK | DUPLICATE | MISSING | SOLD_OUT |
--- LIMIT_EXCEEDED | CHECK (an offer refuses the line: missing, inactive, over its limit,
--- another currency; the caller's validation says which), sku "" when none, and each
--- offer as HGETALL returns it (empty when ARGV[5] is 0 or the offer is missing).
+-- | {code, sku, offer_1, ..., offer_n, room_1, ...} with code OK | DUPLICATE | MISSING |
+-- SOLD_OUT | LIMIT_EXCEEDED | CHECK (an offer refuses the line: missing, inactive, over its
+-- limit, another currency; the caller's validation says which) | GUARDED (a line's room
+-- wants a pass the request does not hold, or a signed-in shopper), sku "" when none, each
+-- offer as HGETALL returns it (empty when ARGV[5] is 0 or the offer is missing), then the
+-- slugs of the rooms guarding the lines (each once).
 -- Only an OK keeps the lock: the caller releases it once the order is recorded or not.
 local n = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local token, lock_ttl = ARGV[3], tonumber(ARGV[4])
 local max_quantity = tonumber(ARGV[5])
+local allowed, signed_in = ARGV[3 * n + 6] or "", ARGV[3 * n + 7] == "1"
 
 if redis.call("EXISTS", KEYS[#KEYS]) == 0 then
   return {"PAUSED"}
@@ -43,7 +51,7 @@ if token ~= "" then
   end
 end
 
-local offers, limits = {}, {}
+local offers, limits, rooms = {}, {}, {}
 local currency, mixed = nil, false
 local function answer(code, sku)
   if token ~= "" and code ~= "OK" then
@@ -53,7 +61,29 @@ local function answer(code, sku)
   for i = 1, n do
     out[i + 2] = offers[i] or {}
   end
+  for _, slug in ipairs(rooms) do
+    out[#out + 1] = slug
+  end
   return out
+end
+
+if allowed ~= "" then
+  local seen = {}
+  for i = 1, n do
+    local raw = redis.call("GET", KEYS[3 * n + 3 + i])
+    if raw then
+      local room = cjson.decode(raw)
+      local slug = tostring(room["slug"])
+      if (room["accounts_only"] and not signed_in)
+        or not string.find(allowed, "," .. slug .. ",", 1, true) then
+        return answer("GUARDED", ARGV[3 * i + 5])
+      end
+      if not seen[slug] then
+        seen[slug] = true
+        rooms[#rooms + 1] = slug
+      end
+    end
+  end
 end
 
 for i = 1, n do
