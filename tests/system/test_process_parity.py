@@ -99,6 +99,8 @@ ONE_OFF: dict[tuple[str, str], str] = {
     ("order", "inventory_restore"): "an operator's step after an empty Redis restart; "
     "`outbox_relay` does the same by itself (ADR 0088)",
     ("fulfillment", "dead_letters"): "an operator's tool for the dead-letter queues",
+    ("order", "waiting_room"): "staff's and developers' room controls (the order admin does "
+    "the same); `outbox_relay` re-mirrors the rooms to Redis by itself (ADR 0104)",
     ("*", "ensure_superuser"): "local admin user; production uses createsuperuser",
     ("*", "ensure_roles"): "staff groups; the release jobs (`*-migrate`) run it (ADR 0067)",
 }
@@ -335,7 +337,7 @@ def test_long_running_commands_are_recognised():
     assert {k for k, p in commands.items() if handles_sigterm(p, ROOT)} == {
         ("order", "outbox_relay"), ("fulfillment", "outbox_relay"), ("fulfillment", "maintain"),
     }  # fmt: skip
-    assert len(commands) == 14
+    assert len(commands) == 15
 
 
 def flower_settings(root: Path) -> dict[str, set[str]]:
