@@ -156,9 +156,6 @@ def test_order_budget_and_queue_paths_from_the_edge_log(tmp_path):
 @pytest.fixture(scope="module")
 def crowd_run(tmp_path_factory) -> dict:
     """One bench run for the tests below (about 90 s: the platform's start is most of it)."""
-    command = ROOT / "order_service" / "waitingroom" / "management" / "commands" / "waiting_room.py"
-    if not command.exists():
-        pytest.skip("the room's staff command (manage.py order waiting_room) lands apart")
     out = tmp_path_factory.mktemp("waitingroom")
     run = subprocess.run(
         [sys.executable, "-m", "bench.waitingroom", "--shoppers", "1000", "--prequeue", "25",
