@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import datetime, timedelta
 
 import pytest
 import redis
+import requests
 from browser import OfflineContext, screenshot
 from platform_tools import HIGH_LIMITS, seeded_platform
 from playwright.sync_api import expect
@@ -205,6 +207,75 @@ def test_staff_extends_a_sale_and_restocks_and_the_storefront_sees_both(platform
     client.close()
     assert context.blocked == []
     context.close()
+
+
+ROOM_SKU = "SKU-000003"
+
+
+def test_staff_define_open_and_pause_a_waiting_room_and_switch_off_a_shopper_account(
+    platform, browser
+):
+    """The order admin's forms and actions in a browser through the edge (CSRF, Host):
+    a waiting room added, opened and paused, the edge's public status following; a
+    shopper's account found by email and switched off."""
+    origin = origins(platform)["http"]
+    context = OfflineContext(browser)
+    page = context.context.new_page()
+    page.goto(f"{origin}/api/")
+    email = "staff-test-shopper@example.com"
+    status, body = fetch_json(
+        page,
+        "POST",
+        f"{origin}/api/account/signup",
+        {"email": email, "password": "violet-kettle-81", "name": "Test"},
+    )
+    assert status == 201, body
+
+    admin_login(page, origin, "order")
+    page.goto(f"{origin}/admin/order/waitingroom/waitingroom/add/")
+    page.get_by_label("Slug").fill("staff-room")
+    page.get_by_label("Title").fill("Staff's room")
+    page.get_by_label("Skus").fill(ROOM_SKU)
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text(re.compile("was added successfully"))).to_be_visible()
+    changelist = f"{origin}/admin/order/waitingroom/waitingroom/"
+    status_url = f"{origin}/queue/staff-room/status"
+
+    def state() -> str:
+        return requests.get(status_url, timeout=5).json()["state"]
+
+    run_action(page, changelist, "staff-room", "Open the selected rooms (admit shoppers)")
+    expect(page.get_by_text(re.compile("^staff-room: open$", re.I))).to_be_visible()
+    expect(page.get_by_role("row").filter(has_text="staff-room")).to_contain_text("open")
+    wait_for(lambda: state() == "open", what="the edge's status says open")
+    run_action(page, changelist, "staff-room", "Pause the selected rooms (join, no admission)")
+    expect(page.get_by_text(re.compile("^staff-room: paused$", re.I))).to_be_visible()
+    wait_for(lambda: state() == "paused", what="the edge's status says paused")
+    screenshot(page, "staff-waiting-room-paused")
+    run_action(page, changelist, "staff-room", "Close the selected rooms (skus unguarded)")
+    expect(page.get_by_text(re.compile("^staff-room: closed$", re.I))).to_be_visible()
+
+    page.goto(f"{origin}/admin/order/accounts/shopperaccount/?q={email}")
+    page.get_by_role("link", name=email).click()
+    page.get_by_label("Is active").uncheck()
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text(re.compile("was changed successfully"))).to_be_visible()
+    status, body = fetch_json(
+        page,
+        "POST",
+        f"{origin}/api/account/signin",
+        {"email": email, "password": "violet-kettle-81"},
+    )
+    assert (status, body["code"]) == (400, "INVALID_CREDENTIALS")
+    assert context.blocked == []
+    context.close()
+
+
+def wait_for(predicate, *, what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out: {what}"
+        time.sleep(0.25)
 
 
 def test_graphiql_works_offline(platform, browser):
