@@ -31,15 +31,30 @@ def _no_response(_request):  # CsrfViewMiddleware wants a get_response it never 
     return None
 
 
+def not_json(django_request) -> str | None:
+    """The body's media type when it is not JSON (none is fine), for any order-service
+    view on a Django request (the API below, the waiting room's views)."""
+    content_type = django_request.META.get("CONTENT_TYPE", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type if media_type and media_type != "application/json" else None
+
+
+def csrf_refusal(django_request) -> str | None:
+    """Why Django's CSRF check refuses this unsafe request (None: it passes)."""
+    check = CSRFCheck(_no_response)
+    check.process_request(django_request)
+    reason = check.process_view(django_request, _no_response, (), {})
+    return str(reason) if reason else None  # DRF's CSRFCheck._reject returns the reason
+
+
 def json_only(request) -> None:
     """The order API reads JSON only: any other body is 415 before anything reads it (the
     CSRF check would otherwise parse a form body, and a multipart one without a boundary
     is a 500 in Django's parser)."""
     if request.method in SAFE_METHODS:
         return
-    content_type = request._request.META.get("CONTENT_TYPE", "")
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type and media_type != "application/json":
+    media_type = not_json(request._request)
+    if media_type:
         raise exceptions.UnsupportedMediaType(media_type)
 
 
@@ -51,8 +66,6 @@ def csrf_enforce(request) -> None:
         if settings.CSRF_COOKIE_NAME not in django_request.COOKIES:
             get_token(django_request)  # the middleware sets the cookie on the response
         return
-    check = CSRFCheck(_no_response)
-    check.process_request(django_request)
-    reason = check.process_view(django_request, _no_response, (), {})
+    reason = csrf_refusal(django_request)
     if reason:
-        raise CsrfFailed(str(reason))  # DRF's CSRFCheck._reject returns the reason itself
+        raise CsrfFailed(reason)

@@ -12,8 +12,8 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
-from rest_framework.authentication import CSRFCheck
 
+from order_service.api.csrf import csrf_refusal, not_json
 from order_service.orders.cart import shopper_from_session
 from order_service.orders.errors import OrderError
 from order_service.waitingroom import errors, selectors, services
@@ -52,21 +52,14 @@ def status_view(request: HttpRequest, slug: str) -> HttpResponse:
     return _json(selectors.status_document(slug=slug, status=status), public_max_age=1)
 
 
-def _no_response(_request: HttpRequest) -> Any:  # CSRFCheck wants one; never called
-    return None
-
-
 def _refusal(request: HttpRequest) -> JsonResponse | None:
     """The order API's checks for an unsafe request (api/csrf.py): a JSON body (or none),
     small, and Django's CSRF check (trusted Origin, X-CSRFToken matching the cookie)."""
-    media = request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
-    if media and media != "application/json":
+    if not_json(request):
         return _json(
             {"code": "UNSUPPORTED_MEDIA_TYPE", "message": "JSON only.", "detail": {}}, status=415
         )
-    check = CSRFCheck(_no_response)
-    check.process_request(request)
-    reason = check.process_view(request, _no_response, (), {})
+    reason = csrf_refusal(request)
     if reason:
         return _json(
             {
@@ -78,7 +71,11 @@ def _refusal(request: HttpRequest) -> JsonResponse | None:
         )
     if len(request.body) > MAX_BODY:
         return _json(
-            {"code": "BODY_TOO_LARGE", "message": "The body is {} or small.", "detail": {}},
+            {
+                "code": "BODY_TOO_LARGE",
+                "message": f"The body is at most {MAX_BODY} bytes.",
+                "detail": {},
+            },
             status=413,
         )
     if request.body.strip():
