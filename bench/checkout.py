@@ -6,14 +6,16 @@
         [--size demo|100x|both]   # 100x: ORDER_DATABASE_URL + _bench100x (bench/bigdata.py)
 
 Starts one gunicorn of the order service on a free port (its database from
-ORDER_DATABASE_URL, Redis from REDIS_URL) and a private RabbitMQ node (so accepted orders are
-really published with confirms, but never reach a running platform's workers). Then wrk
+ORDER_DATABASE_URL, Redis from REDIS_URL) and a private RabbitMQ node (its readiness checks
+the broker; no relay runs, so accepted orders stay in the outbox and never reach a running
+platform's workers). Then wrk
 (`apt-get install wrk`) drives, for --duration seconds each, in three alternating rounds:
 
   1. ``GET /healthz`` - the bare Django JSON view of the same gunicorn (middleware, no I/O);
-  2. ``POST /api/orders`` - a new shopper buys 1 unit: rate-limit counters, offer read,
-     Lua reservation, one PostgreSQL transaction (order, line, outbox, idempotency key),
-     publish with confirm, new session written to Redis.
+  2. ``POST /api/orders`` - a new shopper buys 1 unit: the rate-limit counters (one script),
+     the reservation script (lock, marker, waiting-room guard, offers, stock), one
+     PostgreSQL statement (order, line, outbox, idempotency key), the script ending the
+     guard and waking the relay, the new session written to Redis (ADR 0107).
 
 Then a fixed-rate, open-loop run of checkouts at --rate (default 100 req/s: the edge's
 ORDER_RATE, what reaches the app at most) for p50/p99 at the admitted rate.
