@@ -120,7 +120,9 @@ def test_status_is_served_from_the_edge_cache(room_platform):
     polls = len(statuses)
     print(f"{polls} polls in {elapsed:.2f} s ({polls / elapsed:.0f}/s); origin saw {reached:.0f}")
     assert polls == int(seconds * rate / threads) * threads
-    assert polls / elapsed >= 150  # the crowd really polled at ~200/s
+    # The crowd's own pace depends on the machine (136-200/s seen): the claim is that
+    # the origin sees a fixed trickle whatever it is, so the crowd must dwarf that trickle.
+    assert polls >= 20 * reached
     # At most one origin request per half second of polling (the cache key's tick),
     # whatever the crowd; every other poll is a hit.
     assert 1 <= reached <= 2 * elapsed + 2
