@@ -38,6 +38,56 @@ class CheckoutSerializer(serializers.Serializer):
         return items
 
 
+_QUANTITY_BOUND = 10**6  # CheckoutItemSerializer's min_value / max_value
+_SKU_MAX = 64
+
+
+def _plain_sku(value: object) -> bool:
+    # What CharField(max_length=64) keeps as it is: printable ASCII, no surrounding space.
+    return (
+        type(value) is str
+        and 0 < len(value) <= _SKU_MAX
+        and value.isascii()
+        and value.isprintable()
+        and value.strip() == value
+    )
+
+
+def _plain_quantity(value: object) -> bool:
+    return type(value) is int and -_QUANTITY_BOUND <= value <= _QUANTITY_BOUND
+
+
+def checkout_data(body: object) -> dict | None:
+    """``CheckoutSerializer(data=body).validated_data`` for a plain body, read without
+    building the serializer (its fields are deep-copied per instance: 0.2 ms, a tenth of a
+    checkout's CPU; ADR 0112); None for any other body, which the serializer then
+    validates and words the error for. Plain: ``{}``, or ``{"items": [...]}`` with 1 to
+    50 (and CART_MAX_LINES) items, each a ``{"sku", "quantity"}`` object whose sku is
+    printable ASCII the serializer would keep unchanged and whose quantity is an int in
+    range, skus distinct. tests/order/test_checkout_body.py holds the two to the same
+    answers."""
+    if type(body) is not dict:
+        return None
+    if not body:
+        return {}
+    items = body.get("items")
+    if len(body) != 1 or type(items) is not list:
+        return None
+    if not 0 < len(items) <= min(50, settings.CART_MAX_LINES):
+        return None
+    read = []
+    for item in items:
+        if type(item) is not dict or len(item) != 2:
+            return None
+        sku, quantity = item.get("sku"), item.get("quantity")
+        if not (_plain_sku(sku) and _plain_quantity(quantity)):
+            return None
+        read.append({"sku": sku, "quantity": quantity})
+    if len({item["sku"] for item in read}) != len(read):
+        return None
+    return {"items": read}
+
+
 class CartLineSerializer(serializers.Serializer):
     sku = serializers.CharField()
     name = serializers.CharField()

@@ -182,7 +182,9 @@ class CheckoutView(OrderApiView):
         if not _KEY_RE.match(key):
             raise errors.IdempotencyKeyInvalid()
         body = request.data
-        data = _validated(s.CheckoutSerializer, body)
+        data = s.checkout_data(body)
+        if data is None:  # not a plain body: the serializer validates it and words why
+            data = _validated(s.CheckoutSerializer, body)
         shopper = self.shopper(request, create=True)
         cart = SessionCart(request.session)
         from_cart = "items" not in data

@@ -63,6 +63,7 @@ from shared.inventory import (
     shopper_key,
 )
 from shared.offers import Offer
+from shared.prepared import execute_prepared
 
 logger = logging.getLogger(__name__)
 
@@ -505,6 +506,10 @@ def _order_record(
         stored = idempotency_key_find(shopper_id=shopper.shopper_id, key=idempotency_key)
         if stored is None:
             raise
+        if stored.order_id == order_id:
+            # This very order: its statement committed, the connection broke before the
+            # answer came back, and the one retry (shared/prepared.py) found it written.
+            return CheckoutResult(status=202, body=body, order_id=order_id, replayed=False), message
         if stored.expires_at > timezone.now():
             raise _AnsweredBefore(stored) from None
         with transaction.atomic():
@@ -594,8 +599,8 @@ def _order_insert(
         "body": json.dumps(response_body),
         "expires_at": now + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_ORDER_INSERT_SQL, params)
+    # Prepared once per connection, no health-check round trip first (ADR 0112).
+    execute_prepared(connection, _ORDER_INSERT_SQL, params)
 
 
 # --- maintenance (run by the outbox relay) ---------------------------------------------

@@ -28,6 +28,10 @@ MIDDLEWARE = [
 ]
 
 DATABASES = {"default": database("order", "orders")}
+# Not None: psycopg prepares nothing on a connection whose threshold is None (Django's
+# default). Only shared/prepared.py's cursor asks for it (the checkout's write, ADR 0112);
+# the ORM's client-binding cursors never prepare. No pooler sits in front of PostgreSQL.
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
 CACHES = redis_caches("order")
 # django-ratelimit's counters: same Redis and keys as ``default``, one round trip per
 # counter (shared/ratecache.py, ADR 0098).
