@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from flashops import defaults, edgemesh, pki
-from flashops.processes import ManagedProcess, free_port, wait_for_port
+from flashops.processes import ManagedProcess, free_port, free_ports, wait_for_port
 
 ROOT = defaults.ROOT
 PYTHON = sys.executable
@@ -216,7 +216,7 @@ class Edge:
 
 def start_edge(workdir: Path, settings: Mapping[str, str], *, tls_dir: Path | None = None) -> Edge:
     """Render deploy/nginx with ``settings`` (ports included) and start NGINX on free ports."""
-    port, tls_port = free_port(), free_port()
+    port, tls_port = free_ports(2)  # distinct: two free_port() calls may return one twice
     if tls_dir is None:
         pki.edge_tls(directory=workdir)
         tls_dir = workdir / "edge"
@@ -261,15 +261,73 @@ class Mesh:
         return scrape(self.fulfillment_admin)
 
 
+MESH_PORTS = (
+    "FULFILLMENT_OUTBOUND_PORT",
+    "FULFILLMENT_INBOUND_PORT",
+    "ORDER_SIDECAR_ADMIN_PORT",
+    "FULFILLMENT_SIDECAR_ADMIN_PORT",
+)
+
+
 def mesh_settings(*, fulfillment_port: int, **extra: str) -> dict[str, str]:
+    # One free_ports() call: four distinct ports (separate free_port() calls may return one
+    # port twice, and a sidecar given one port for two sockets exits 1).
+    ports = free_ports(len(MESH_PORTS))
     return {
         "FULFILLMENT_PORT": str(fulfillment_port),
-        "FULFILLMENT_OUTBOUND_PORT": str(free_port()),
-        "FULFILLMENT_INBOUND_PORT": str(free_port()),
-        "ORDER_SIDECAR_ADMIN_PORT": str(free_port()),
-        "FULFILLMENT_SIDECAR_ADMIN_PORT": str(free_port()),
+        **{var: str(port) for var, port in zip(MESH_PORTS, ports, strict=True)},
         **extra,
     }
+
+
+class PortTaken(RuntimeError):
+    """A sidecar exited because a port chosen for it was taken before it could bind it."""
+
+
+# Free ports are chosen by binding port 0, so they are in the kernel's ephemeral range: between
+# the choice and Envoy's bind, another process's outgoing connection may take one as its source
+# port (or another test choose it too). Envoy then logs "cannot bind '127.0.0.1:N': Address
+# already in use" and exits 1; start_mesh chooses fresh ports and starts again, a few times.
+BIND_FAILURE = "Address already in use"
+START_ATTEMPTS = 3
+
+
+def _log_tail(process: ManagedProcess, lines: int = 15) -> str:
+    return f"--- {process.log_path}:\n" + "\n".join(process.log().splitlines()[-lines:])
+
+
+def _start_sidecars(
+    workdir: Path, env: Mapping[str, str], mesh_dir: Path
+) -> dict[str, ManagedProcess]:
+    """Both sidecars started and listening on ``env``'s ports; on failure, both stopped and the
+    error carrying the tail of their logs (PortTaken if a port was taken)."""
+    configs = edgemesh.render_envoy(env, out_dir=workdir / "envoy", sds_dir=mesh_dir / "sds")
+    procs = {
+        name: ManagedProcess(
+            edgemesh.envoy_command(envoy_binary(), config),
+            log_path=workdir / "envoy" / f"{name}.log",
+        ).start()
+        for name, config in configs.items()
+    }
+    try:
+        for var, name in (
+            ("ORDER_SIDECAR_ADMIN_PORT", "order"),
+            ("FULFILLMENT_SIDECAR_ADMIN_PORT", "fulfillment"),
+            ("FULFILLMENT_OUTBOUND_PORT", "order"),
+            ("FULFILLMENT_INBOUND_PORT", "fulfillment"),
+        ):
+            wait_for_port(int(env[var]), proc=procs[name].proc, timeout=30)
+        # A port can be open because whoever took it listens there: both must still be up.
+        for name, proc in procs.items():
+            if not proc.alive():
+                raise RuntimeError(f"{name} sidecar exited with {proc.proc.returncode}")
+    except (RuntimeError, TimeoutError) as exc:
+        for proc in procs.values():
+            proc.stop()
+        taken = any(BIND_FAILURE in proc.log() for proc in procs.values())
+        tails = "\n".join(_log_tail(proc) for proc in procs.values())
+        raise (PortTaken if taken else RuntimeError)(f"{exc}\n{tails}") from exc
+    return procs
 
 
 def start_mesh(workdir: Path, *, fulfillment_port: int, ttl: int = 3600, **extra: str) -> Mesh:
@@ -278,15 +336,20 @@ def start_mesh(workdir: Path, *, fulfillment_port: int, ttl: int = 3600, **extra
     pki.ca_ensure(directory=mesh_dir)
     for service in pki.MESH_SERVICES:
         pki.issue(directory=mesh_dir, service=service, ttl=ttl)
-    env = mesh_settings(fulfillment_port=fulfillment_port, **extra)
-    configs = edgemesh.render_envoy(env, out_dir=workdir / "envoy", sds_dir=mesh_dir / "sds")
-    procs = {}
-    for name, config in configs.items():
-        procs[name] = ManagedProcess(
-            edgemesh.envoy_command(envoy_binary(), config),
-            log_path=workdir / "envoy" / f"{name}.log",
-        ).start()
-    mesh = Mesh(
+    for attempt in range(1, START_ATTEMPTS + 1):
+        env = mesh_settings(fulfillment_port=fulfillment_port, **extra)
+        try:
+            procs = _start_sidecars(workdir, env, mesh_dir)
+            break
+        except PortTaken as exc:
+            if attempt == START_ATTEMPTS:
+                raise
+            # Keep the failed attempt's logs; the next attempt writes fresh ones.
+            for name in edgemesh.SIDECARS:
+                log = workdir / "envoy" / f"{name}.log"
+                log.rename(log.with_name(f"{name}-attempt{attempt}.log"))
+            print(f"start_mesh: a port was taken, starting again: {exc}", file=sys.stderr)
+    return Mesh(
         mesh_dir=mesh_dir,
         order=procs["order"],
         fulfillment=procs["fulfillment"],
@@ -295,14 +358,6 @@ def start_mesh(workdir: Path, *, fulfillment_port: int, ttl: int = 3600, **extra
         order_admin=int(env["ORDER_SIDECAR_ADMIN_PORT"]),
         fulfillment_admin=int(env["FULFILLMENT_SIDECAR_ADMIN_PORT"]),
     )
-    for port, proc in (
-        (mesh.order_admin, mesh.order),
-        (mesh.fulfillment_admin, mesh.fulfillment),
-        (mesh.outbound_port, mesh.order),
-        (mesh.inbound_port, mesh.fulfillment),
-    ):
-        wait_for_port(port, proc=proc.proc, timeout=30)
-    return mesh
 
 
 def mtls_context(mesh_dir: Path, identity: str | None, *, ca: Path | None = None):
