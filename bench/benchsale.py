@@ -23,12 +23,19 @@ def bench_sale_open(inventory: Inventory, *, sku: str) -> None:
 
 
 def bench_sale_remove(inventory: Inventory, *, sku: str) -> None:
-    """Delete the sku's orders (with their outbox rows) and every Redis key it left."""
-    from order_service.orders.models import Order, OrderLine, OutboxMessage
+    """Delete the sku's orders (with their outbox rows) and every Redis key it left, and
+    vacuum the tables: a run's tens of thousands of deleted rows left as dead tuples slowed
+    the next run's inserts (469 vs 553 checkouts/s before and after a VACUUM)."""
+    from django.db import connection
+
+    from order_service.orders.models import IdempotencyKey, Order, OrderLine, OutboxMessage
 
     ids = list(OrderLine.objects.filter(sku=sku).values_list("order_id", flat=True))
     OutboxMessage.objects.filter(order_id__in=ids).delete()
     Order.objects.filter(id__in=ids).delete()
+    with connection.cursor() as cursor:
+        for model in (Order, OrderLine, OutboxMessage, IdempotencyKey):
+            cursor.execute(f"VACUUM (ANALYZE) {model._meta.db_table}")
     for key in inventory.client.scan_iter(match=f"inv:{{{sku}}}*", count=1000):
         inventory.client.delete(key)
     inventory.client.delete(offer_key(sku))
