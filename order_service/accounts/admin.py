@@ -1,12 +1,14 @@
 """Admin: shopper accounts, looked up by email; staff may switch one off (it can no longer
-sign in), never see or set its password, and never add or delete one (a shopper signs up
-themselves; deleting would orphan the account's orders)."""
+sign in, and every session signed in to it ends), never see or set its password, and never
+add or delete one (a shopper signs up themselves; deleting would orphan the account's
+orders)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
 from order_service.accounts.models import ShopperAccount
+from order_service.accounts.services import account_sessions_end
 from shared.adminlists import LargeTableAdmin
 
 
@@ -23,6 +25,12 @@ class ShopperAccountAdmin(LargeTableAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         return super().get_search_results(request, queryset, search_term.strip().lower())
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and not obj.is_active:  # also a save of one already off (its docstring)
+            ended = account_sessions_end(account_id=obj.pk)
+            self.message_user(request, f"Switched off {obj.email}: {ended} session(s) ended.")
 
     def has_add_permission(self, request):
         return False

@@ -10,14 +10,17 @@ django-axes counts failures and locks out per email and per client address.
 from __future__ import annotations
 
 import logging
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in, user_login_failed
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from django_redis import get_redis_connection  # type: ignore[import-untyped]
 
 from order_service.accounts import errors
 from order_service.accounts.backends import SHOPPER_REALM
@@ -80,6 +83,29 @@ def account_signin(*, request: HttpRequest, email: str, password: str) -> Shoppe
     return user
 
 
+def account_sessions_end(*, account_id: int) -> int:
+    """Delete every session that signed in to the account: their next request is a new
+    guest's. The order admin calls it whenever staff save the account switched off. The
+    session keys are those each sign-in remembered; the list is kept (it expires with the
+    longest session), because a request of one of them in flight at this very moment can
+    still write its session back once: saving the account again ends that one too."""
+    client = get_redis_connection(settings.SESSION_CACHE_ALIAS)
+    cache = caches[settings.SESSION_CACHE_ALIAS]
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    keys = [key.decode() for key in client.smembers(_sessions_index(account_id))]
+    if not keys:
+        return 0
+    # The sessions' own cache keys: deleting them all at once counts those that existed.
+    ended = int(client.delete(*(cache.make_key(store(session_key=key).cache_key) for key in keys)))
+    logger.info("account sessions ended", extra={"account_id": account_id, "count": ended})
+    return ended
+
+
+def _sessions_index(account_id: int) -> str:
+    # Beside the sessions, under their alias's prefix; it lives as long as a session may.
+    return caches[settings.SESSION_CACHE_ALIAS].make_key(f"account-sessions:{account_id}")
+
+
 def account_signout(*, request: HttpRequest) -> None:
     """Forget the session: the account, the cart and the shopper id (a new guest next)."""
     request.session.flush()
@@ -98,3 +124,10 @@ def _session_start(*, request: HttpRequest, account: ShopperAccount) -> None:
     session.cycle_key()
     session[ACCOUNT_KEY] = account.pk
     session[SHOPPER_KEY] = f"customer:{account.pk}"
+    # Remembered so that switching the account off ends this session (account_sessions_end).
+    client = get_redis_connection(settings.SESSION_CACHE_ALIAS)
+    index = _sessions_index(account.pk)
+    pipe = client.pipeline(transaction=False)
+    pipe.sadd(index, session.session_key)
+    pipe.expire(index, settings.SESSION_COOKIE_AGE)
+    pipe.execute()

@@ -16,8 +16,10 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
+from django_redis import get_redis_connection
 
 from order_service.accounts.models import ShopperAccount
+from order_service.accounts.services import _sessions_index
 from order_service.orders.cart import Shopper, shopper_from_session
 from order_service.orders.models import Order
 from tests.support.staff import StaffClient
@@ -445,3 +447,38 @@ def test_staff_find_an_account_by_email_and_switch_it_off(admin_client):
     assert account.is_active is False
     r = signin(Client(), email="grace@example.com")
     assert (r.status_code, r.json()["code"]) == (400, "INVALID_CREDENTIALS")
+
+
+def test_switching_an_account_off_ends_every_session_signed_in_to_it(admin_client, sale):
+    """Staff switch an account off: each device signed in to it is a new guest at its next
+    request (no account, no cart, no customer id), not only refused at its next sign-in."""
+    a = sale.sku("A", stock=10)
+    laptop, phone, other = Client(), Client(), Client()
+    signup(laptop, email="mallory@example.com")
+    signin(phone, email="mallory@example.com")
+    signup(other, email="trent@example.com")
+    for device in (laptop, phone, other):
+        assert add(device, a).status_code == 201
+    account = ShopperAccount.objects.get(email="mallory@example.com")
+    change = f"/admin/order/accounts/shopperaccount/{account.pk}/change/"
+    r = admin_client.post(change, {"is_active": ""}, follow=True)
+    assert "Switched off mallory@example.com: " in r.content.decode()
+    for device in (laptop, phone):
+        assert device.get("/api/account").json() == {"signed_in": False}
+        assert cart_lines(device) == []
+        r = checkout(device, [(a, 1)])
+        assert r.status_code == 202, r.content
+        order = Order.objects.get(id=r.json()["order_id"])
+        assert order.customer_id is None and not order.shopper_id.startswith("customer:")
+    # Another account's session is untouched.
+    assert other.get("/api/account").json()["signed_in"] is True
+    assert cart_lines(other) == [(a, 1)]
+
+
+def test_switching_off_an_account_never_signed_in_ends_nothing(admin_client):
+    signup(Client(), email="peggy@example.com")
+    account = ShopperAccount.objects.get(email="peggy@example.com")
+    get_redis_connection("sessions").delete(_sessions_index(account.pk))  # none remembered
+    change = f"/admin/order/accounts/shopperaccount/{account.pk}/change/"
+    r = admin_client.post(change, {"is_active": ""}, follow=True)
+    assert "Switched off peggy@example.com: 0 session(s) ended." in r.content.decode()

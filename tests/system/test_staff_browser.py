@@ -217,7 +217,7 @@ def test_staff_define_open_and_pause_a_waiting_room_and_switch_off_a_shopper_acc
 ):
     """The order admin's forms and actions in a browser through the edge (CSRF, Host):
     a waiting room added, opened and paused, the edge's public status following; a
-    shopper's account found by email and switched off."""
+    shopper's account found by email and switched off, its session in this browser ended."""
     origin = origins(platform)["http"]
     context = OfflineContext(browser)
     page = context.context.new_page()
@@ -230,6 +230,7 @@ def test_staff_define_open_and_pause_a_waiting_room_and_switch_off_a_shopper_acc
         {"email": email, "password": "violet-kettle-81", "name": "Test"},
     )
     assert status == 201, body
+    assert fetch_json(page, "GET", f"{origin}/api/account")[1]["signed_in"] is True
 
     admin_login(page, origin, "order")
     page.goto(f"{origin}/admin/order/waitingroom/waitingroom/add/")
@@ -260,6 +261,10 @@ def test_staff_define_open_and_pause_a_waiting_room_and_switch_off_a_shopper_acc
     page.get_by_label("Is active").uncheck()
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_text(re.compile("was changed successfully"))).to_be_visible()
+    ended = re.compile(rf"^Switched off {re.escape(email)}: \d+ session")
+    expect(page.get_by_text(ended)).to_be_visible()
+    # The shopper's session in this browser ended with it: a guest now.
+    assert fetch_json(page, "GET", f"{origin}/api/account")[1] == {"signed_in": False}
     status, body = fetch_json(
         page,
         "POST",
