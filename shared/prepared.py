@@ -59,9 +59,8 @@ def _execute(db: BaseDatabaseWrapper, sql: str, params: dict[str, Any]) -> None:
         cursor.execute(sql, params)
 
 
-def _connection_lost(db: BaseDatabaseWrapper, exc: Exception) -> bool:
-    if not isinstance(exc, OperationalError | InterfaceError):
-        return False  # a refused statement (constraint, syntax): the connection is fine
+def _connection_lost(db: BaseDatabaseWrapper) -> bool:
+    # After an OperationalError or InterfaceError: gone, or unable to answer a SELECT 1.
     return db.connection is None or db.connection.closed or not db.is_usable()
 
 
@@ -71,8 +70,10 @@ def execute_prepared(db: BaseDatabaseWrapper, sql: str, params: dict[str, Any]) 
     error is the caller's, as with any statement."""
     try:
         _execute(db, sql, params)
-    except (OperationalError, InterfaceError) as exc:
-        if db.in_atomic_block or not _connection_lost(db, exc):
+    except (OperationalError, InterfaceError):
+        # A refusal (a constraint, a syntax error) is an IntegrityError or ProgrammingError
+        # and never caught here.
+        if db.in_atomic_block or not _connection_lost(db):
             raise
         db.close()
         _execute(db, sql, params)

@@ -9,30 +9,22 @@ import pytest
 from order_service.orders.restore import inventory_reservations_restore
 from shared.inventory import EPOCH_KEY, RESTORED_KEY, reservation_key, shopper_key
 from shared.offers import OFFERS_EPOCH_KEY, offer_key
+from tests.support.order_api import checkout_one
 
 pytestmark = pytest.mark.django_db
-
-
-def checkout(client, sku, key, quantity=1):
-    return client.post(
-        "/api/orders",
-        {"items": [{"sku": sku, "quantity": quantity}]},
-        content_type="application/json",
-        HTTP_IDEMPOTENCY_KEY=key,
-    )
 
 
 def test_no_epoch_pauses_checkout_and_reserves_nothing(client, sale, redis_client):
     a = sale.sku("A", stock=5)
     redis_client.delete(EPOCH_KEY)
-    r = checkout(client, a, "k1")
+    r = checkout_one(client, a, "k1")
     assert r.status_code == 503
     assert r.json()["code"] == "SALE_PAUSED"
     assert r["Retry-After"] == "1"
     assert sale.available(a) == 5
     assert sale.reservations() == []
     redis_client.set(EPOCH_KEY, "test")
-    assert checkout(client, a, "k1").status_code == 202  # the same key, once resumed
+    assert checkout_one(client, a, "k1").status_code == 202  # the same key, once resumed
     assert sale.available(a) == 4
 
 
@@ -58,20 +50,20 @@ def test_a_missing_offer_while_offers_are_not_republished_is_paused_not_unknown(
 ):
     a = sale.sku("A", stock=5)
     redis_client.delete(offer_key(a), OFFERS_EPOCH_KEY)
-    r = checkout(client, a, "k1")
+    r = checkout_one(client, a, "k1")
     assert (r.status_code, r.json()["code"]) == (503, "SALE_PAUSED")
     added = client.post("/api/cart/items", {"sku": a, "quantity": 1}, "application/json")
     assert (added.status_code, added.json()["code"]) == (503, "SALE_PAUSED")
     redis_client.set(OFFERS_EPOCH_KEY, "test")
-    r = checkout(client, a, "k1")
+    r = checkout_one(client, a, "k1")
     assert (r.status_code, r.json()["code"]) == (422, "UNKNOWN_SKU")
 
 
 def test_restore_writes_back_open_reservations_and_shopper_counters(client, sale, redis_client):
     a = sale.sku("A", stock=10, limit=5)
     b = sale.sku("B", stock=10)
-    first = checkout(client, a, "k1", quantity=2).json()["order_id"]
-    second = checkout(client, b, "k2", quantity=3).json()["order_id"]
+    first = checkout_one(client, a, "k1", quantity=2).json()["order_id"]
+    second = checkout_one(client, b, "k2", quantity=3).json()["order_id"]
     shopper = client.session["shopper_id"]
     # What an empty restart leaves of this test's keys: nothing.
     before = {
